@@ -1,0 +1,173 @@
+//! Settings: built-in defaults, then an optional `homedoc.toml`, then `HOMEDOC_*`
+//! environment variables, in that order of precedence (lowest first). With no
+//! configuration at all everything lives in the data dir: a SQLite file, the lake
+//! directory and the pseudonymisation key.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "homedoc-data";
+pub const CONFIG_FILE: &str = "homedoc.toml";
+const KEY_FILE: &str = "pseudonym.key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// The optional `homedoc.toml`. Unknown keys are errors, so a typo never passes silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: Option<String>,
+    /// A directory, or an object-store URL, for the Delta lake.
+    pub lake: Option<String>,
+    pub bind: Option<String>,
+    pub timezone: Option<String>,
+    /// 64 hex characters; by default a key is generated in the data dir.
+    pub pseudonymisation_key: Option<String>,
+    /// Where the reference data is read from; by default the copy built into the binary.
+    pub reference_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub suppression: Option<Suppression>,
+}
+
+/// Small-count suppression for reports that leave the ministry.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// Counts from 1 to `min_count - 1` are shown as suppressed.
+    pub min_count: u32,
+    /// Rates whose denominator is below this are suppressed.
+    pub min_denominator: u32,
+}
+
+impl Default for Suppression {
+    fn default() -> Self {
+        Suppression { min_count: 5, min_denominator: 20 }
+    }
+}
+
+/// The resolved settings every command runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub lake: String,
+    pub bind: SocketAddr,
+    pub timezone: Tz,
+    pub suppression: Suppression,
+    pub reference_dir: Option<PathBuf>,
+    key_hex: Option<String>,
+}
+
+impl Settings {
+    /// Resolves settings for `data_dir`, reading `config` (or `DATA_DIR/homedoc.toml`
+    /// if it exists) and the environment.
+    pub fn load(data_dir: &Path, config: Option<&Path>) -> Result<Self, ConfigError> {
+        let default_path = data_dir.join(CONFIG_FILE);
+        let file = match config {
+            Some(p) => read_config(p)?,
+            None if default_path.exists() => read_config(&default_path)?,
+            None => FileConfig::default(),
+        };
+        Self::resolve(data_dir, file, |k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Applies defaults and `env` overrides to a parsed file.
+    pub fn resolve(data_dir: &Path, file: FileConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let pick = |key: &str, from_file: Option<String>| env(key).or(from_file);
+        let database_url = pick("HOMEDOC_DATABASE_URL", file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("homedoc.db").display()));
+        let lake = pick("HOMEDOC_LAKE", file.lake).unwrap_or_else(|| data_dir.join("lake").display().to_string());
+        let bind_text = pick("HOMEDOC_BIND", file.bind).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind = bind_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "bind".into(),
+            message: format!("{bind_text:?} is not an address:port"),
+        })?;
+        let tz_text = pick("HOMEDOC_TIMEZONE", file.timezone).unwrap_or_else(|| "Asia/Ho_Chi_Minh".into());
+        let timezone = tz_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "timezone".into(),
+            message: format!("{tz_text:?} is not an IANA timezone"),
+        })?;
+        let key_hex = pick("HOMEDOC_PSEUDONYMISATION_KEY", file.pseudonymisation_key);
+        if let Some(k) = &key_hex {
+            decode_key(k)?;
+        }
+        let reference_dir = env("HOMEDOC_REFERENCE_DIR").map(PathBuf::from).or(file.reference_dir);
+        let suppression = file.suppression.unwrap_or_default();
+        if suppression.min_count == 0 {
+            return Err(ConfigError::Invalid { key: "suppression.min_count".into(), message: "must be at least 1".into() });
+        }
+        if !database_url.starts_with("sqlite:") && !database_url.starts_with("postgres") {
+            return Err(ConfigError::Invalid {
+                key: "database_url".into(),
+                message: format!("{database_url:?} is neither sqlite://... nor postgres://..."),
+            });
+        }
+        Ok(Settings {
+            data_dir: data_dir.to_path_buf(),
+            database_url,
+            lake,
+            bind,
+            timezone,
+            suppression,
+            reference_dir,
+            key_hex,
+        })
+    }
+
+    /// The pseudonymisation key: the configured one, or the data dir's key file,
+    /// generated on first use and readable by its owner only.
+    pub fn pseudonymisation_key(&self) -> Result<[u8; 32], ConfigError> {
+        if let Some(k) = &self.key_hex {
+            return decode_key(k);
+        }
+        let path = self.data_dir.join(KEY_FILE);
+        let io = |source| ConfigError::Io { path: path.clone(), source };
+        fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::Io { path: self.data_dir.clone(), source })?;
+        let mut key = [0u8; 32];
+        rand::fill(&mut key);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(mut f) => {
+                f.write_all(hex::encode(key).as_bytes()).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                Ok(key)
+            }
+            // Another process (or an earlier run) made it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                decode_key(fs::read_to_string(&path).map_err(io)?.trim())
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+}
+
+fn decode_key(hex_text: &str) -> Result<[u8; 32], ConfigError> {
+    let bad = || ConfigError::Invalid {
+        key: "pseudonymisation_key".into(),
+        message: "must be 64 hexadecimal characters (32 bytes)".into(),
+    };
+    let bytes = hex::decode(hex_text.trim()).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}

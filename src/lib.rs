@@ -1,0 +1,11 @@
+//! homedoc: the monitoring-and-evaluation system and core services of Vietnam's
+//! "Bác sĩ cho mọi nhà" ("A doctor for every home") telehealth program.
+//!
+//! The modules follow the flow of data: [`domain`] (the vocabulary), [`store`] (the
+//! operational database the services write), [`reference`] (provinces, phases,
+//! targets), [`generate`] (the calibrated program simulator).
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod store;
