@@ -86,7 +86,11 @@ impl Settings {
     }
 
     /// Applies defaults and `env` overrides to a parsed file.
-    pub fn resolve(data_dir: &Path, file: FileConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn resolve(
+        data_dir: &Path,
+        file: FileConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let pick = |key: &str, from_file: Option<String>| env(key).or(from_file);
         let database_url = pick("HOMEDOC_DATABASE_URL", file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("homedoc.db").display()));
@@ -108,7 +112,10 @@ impl Settings {
         let reference_dir = env("HOMEDOC_REFERENCE_DIR").map(PathBuf::from).or(file.reference_dir);
         let suppression = file.suppression.unwrap_or_default();
         if suppression.min_count == 0 {
-            return Err(ConfigError::Invalid { key: "suppression.min_count".into(), message: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                key: "suppression.min_count".into(),
+                message: "must be at least 1".into(),
+            });
         }
         if !database_url.starts_with("sqlite:") && !database_url.starts_with("postgres") {
             return Err(ConfigError::Invalid {

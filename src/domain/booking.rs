@@ -79,9 +79,17 @@ impl Slot {
     pub const MAX_DURATION_MIN: u16 = 480;
     pub const MAX_CAPACITY: u16 = 200;
 
-    pub fn new(station: FacilityCode, start: DateTime<Utc>, duration_min: i64, capacity: i64) -> Result<Self, DomainError> {
+    pub fn new(
+        station: FacilityCode,
+        start: DateTime<Utc>,
+        duration_min: i64,
+        capacity: i64,
+    ) -> Result<Self, DomainError> {
         if !(5..=i64::from(Self::MAX_DURATION_MIN)).contains(&duration_min) {
-            return Err(DomainError::invalid("duration_min", format!("{duration_min} is not between 5 and 480 minutes")));
+            return Err(DomainError::invalid(
+                "duration_min",
+                format!("{duration_min} is not between 5 and 480 minutes"),
+            ));
         }
         if !(1..=i64::from(Self::MAX_CAPACITY)).contains(&capacity) {
             return Err(DomainError::invalid("capacity", format!("{capacity} is not between 1 and 200")));

@@ -177,8 +177,8 @@ impl Account {
         consent_at: Option<DateTime<Utc>>,
         created_at: DateTime<Utc>,
     ) -> Result<Self, DomainError> {
-        let consent_at =
-            consent_at.ok_or_else(|| DomainError::invalid("consent", "consent to processing of health data is required"))?;
+        let consent_at = consent_at
+            .ok_or_else(|| DomainError::invalid("consent", "consent to processing of health data is required"))?;
         if consent_at > created_at {
             return Err(DomainError::invalid("consent", "consent must be given before the account is created"));
         }

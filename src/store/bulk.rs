@@ -6,7 +6,7 @@
 //! the load avoids one UPDATE per status change. The feed rows of a batch are derived
 //! here, never supplied by the caller, so nothing can be written without its change.
 
-use sqlx::{Any, QueryBuilder};
+use sqlx::Any;
 
 use super::tx::{SqlTx, constraint};
 use super::{Entity, Op, StoreError};
@@ -129,19 +129,50 @@ impl Batch {
     }
 }
 
+type Q<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// `VALUES ($1, $2), ($3, $4), ...` for `rows` rows of `cols` columns. Written out by
+/// hand because the `Any` driver's query builder emits `?`, which PostgreSQL rejects.
+pub(super) fn values_clause(cols: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 6 + 8);
+    sql.push_str("VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Writes `rows` into `table` in multi-row INSERTs of as many rows as the bind limit allows.
-async fn insert<T>(
+pub(super) async fn insert<T>(
     tx: &mut SqlTx,
     table: &str,
     columns: &[&str],
     rows: &[T],
-    bind: impl Fn(&mut sqlx::query_builder::Separated<'_, '_, Any, &'static str>, &T) + Copy,
+    bind: impl for<'q> Fn(Q<'q>, &T) -> Q<'q>,
 ) -> Result<(), StoreError> {
+    let per_statement = (MAX_BINDS / columns.len()).max(1);
     let head = format!("INSERT INTO {table} ({}) ", columns.join(", "));
-    for chunk in rows.chunks((MAX_BINDS / columns.len()).max(1)) {
-        let mut q = QueryBuilder::<Any>::new(&head);
-        q.push_values(chunk, |mut b, row| bind(&mut b, row));
-        q.build().execute(&mut *tx.tx).await.map_err(constraint)?;
+    let mut full_sql: Option<String> = None;
+    for chunk in rows.chunks(per_statement) {
+        // Full chunks share one SQL text, so the driver prepares it once.
+        let sql = if chunk.len() == per_statement {
+            full_sql.get_or_insert_with(|| format!("{head}{}", values_clause(columns.len(), per_statement))).clone()
+        } else {
+            format!("{head}{}", values_clause(columns.len(), chunk.len()))
+        };
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = bind(q, row);
+        }
+        q.execute(&mut *tx.tx).await.map_err(constraint)?;
     }
     Ok(())
 }
@@ -152,58 +183,79 @@ pub(super) async fn write(tx: &mut SqlTx, b: &Batch) -> Result<(), StoreError> {
     insert(
         tx,
         "facilities",
-        &["id", "code", "name", "level", "province_63", "province_34", "commune_id", "refers_to", "go_live", "catchment_population"],
+        &[
+            "id",
+            "code",
+            "name",
+            "level",
+            "province_63",
+            "province_34",
+            "commune_id",
+            "refers_to",
+            "go_live",
+            "catchment_population",
+        ],
         &b.facilities,
         |q, r| {
-            q.push_bind(r.id)
-                .push_bind(r.code.clone())
-                .push_bind(r.name.clone())
-                .push_bind(r.level)
-                .push_bind(r.province_63.clone())
-                .push_bind(r.province_34.clone())
-                .push_bind(r.commune_id.clone())
-                .push_bind(r.refers_to)
-                .push_bind(r.go_live.clone())
-                .push_bind(r.catchment_population);
+            q.bind(r.id)
+                .bind(r.code.clone())
+                .bind(r.name.clone())
+                .bind(r.level)
+                .bind(r.province_63.clone())
+                .bind(r.province_34.clone())
+                .bind(r.commune_id.clone())
+                .bind(r.refers_to)
+                .bind(r.go_live.clone())
+                .bind(r.catchment_population)
         },
     )
     .await?;
     changes.extend(b.facilities.iter().map(|r| (r.at, Entity::Facility, r.id, 1, Op::Insert)));
 
-    insert(tx, "health_workers", &["id", "staff_code", "facility_id", "cadre", "sex", "birth_year"], &b.workers, |q, r| {
-        q.push_bind(r.id)
-            .push_bind(r.staff_code.clone())
-            .push_bind(r.facility_id)
-            .push_bind(r.cadre)
-            .push_bind(r.sex)
-            .push_bind(r.birth_year);
-    })
+    insert(
+        tx,
+        "health_workers",
+        &["id", "staff_code", "facility_id", "cadre", "sex", "birth_year"],
+        &b.workers,
+        |q, r| q.bind(r.id).bind(r.staff_code.clone()).bind(r.facility_id).bind(r.cadre).bind(r.sex).bind(r.birth_year),
+    )
     .await?;
     changes.extend(b.workers.iter().map(|r| (r.at, Entity::HealthWorker, r.id, 1, Op::Insert)));
 
     insert(
         tx,
         "accounts",
-        &["id", "phone", "name", "sex", "birth_year", "ethnic_minority", "vulnerable", "home_station_id", "consent_at", "created_at"],
+        &[
+            "id",
+            "phone",
+            "name",
+            "sex",
+            "birth_year",
+            "ethnic_minority",
+            "vulnerable",
+            "home_station_id",
+            "consent_at",
+            "created_at",
+        ],
         &b.accounts,
         |q, r| {
-            q.push_bind(r.id)
-                .push_bind(r.phone.clone())
-                .push_bind(r.name.clone())
-                .push_bind(r.sex)
-                .push_bind(r.birth_year)
-                .push_bind(i64::from(r.ethnic_minority))
-                .push_bind(r.vulnerable)
-                .push_bind(r.home_station_id)
-                .push_bind(r.consent_at)
-                .push_bind(r.created_at);
+            q.bind(r.id)
+                .bind(r.phone.clone())
+                .bind(r.name.clone())
+                .bind(r.sex)
+                .bind(r.birth_year)
+                .bind(i64::from(r.ethnic_minority))
+                .bind(r.vulnerable)
+                .bind(r.home_station_id)
+                .bind(r.consent_at)
+                .bind(r.created_at)
         },
     )
     .await?;
     changes.extend(b.accounts.iter().map(|r| (r.created_at, Entity::Account, r.id, 1, Op::Insert)));
 
     insert(tx, "slots", &["id", "station_id", "start_at", "duration_min", "capacity"], &b.slots, |q, r| {
-        q.push_bind(r.id).push_bind(r.station_id).push_bind(r.start_at).push_bind(r.duration_min).push_bind(r.capacity);
+        q.bind(r.id).bind(r.station_id).bind(r.start_at).bind(r.duration_min).bind(r.capacity)
     })
     .await?;
     changes.extend(b.slots.iter().map(|r| (r.at, Entity::Slot, r.id, 1, Op::Insert)));
@@ -214,15 +266,15 @@ pub(super) async fn write(tx: &mut SqlTx, b: &Batch) -> Result<(), StoreError> {
         &["id", "slot_id", "citizen_id", "reason", "status", "booked_at", "rescheduled_from", "updated_at", "version"],
         &b.appointments,
         |q, r| {
-            q.push_bind(r.id)
-                .push_bind(r.slot_id)
-                .push_bind(r.citizen_id)
-                .push_bind(r.reason)
-                .push_bind(r.status)
-                .push_bind(r.booked_at)
-                .push_bind(r.rescheduled_from)
-                .push_bind(r.updated_at)
-                .push_bind(r.version);
+            q.bind(r.id)
+                .bind(r.slot_id)
+                .bind(r.citizen_id)
+                .bind(r.reason)
+                .bind(r.status)
+                .bind(r.booked_at)
+                .bind(r.rescheduled_from)
+                .bind(r.updated_at)
+                .bind(r.version)
         },
     )
     .await?;
@@ -234,7 +286,7 @@ pub(super) async fn write(tx: &mut SqlTx, b: &Batch) -> Result<(), StoreError> {
         .collect();
     for rows in [&firsts, &b.statuses] {
         insert(tx, "appointment_history", &["appointment_id", "version", "status", "at"], rows, |q, r| {
-            q.push_bind(r.appointment_id).push_bind(r.version).push_bind(r.status).push_bind(r.at);
+            q.bind(r.appointment_id).bind(r.version).bind(r.status).bind(r.at)
         })
         .await?;
     }
@@ -247,14 +299,14 @@ pub(super) async fn write(tx: &mut SqlTx, b: &Batch) -> Result<(), StoreError> {
         &["id", "caller_station_id", "callee_facility_id", "purpose", "started_at", "ended_at", "outcome", "version"],
         &b.calls,
         |q, r| {
-            q.push_bind(r.id)
-                .push_bind(r.caller_station_id)
-                .push_bind(r.callee_facility_id)
-                .push_bind(r.purpose)
-                .push_bind(r.started_at)
-                .push_bind(r.ended_at)
-                .push_bind(r.outcome)
-                .push_bind(if r.ended_at.is_some() { 2i64 } else { 1 });
+            q.bind(r.id)
+                .bind(r.caller_station_id)
+                .bind(r.callee_facility_id)
+                .bind(r.purpose)
+                .bind(r.started_at)
+                .bind(r.ended_at)
+                .bind(r.outcome)
+                .bind(if r.ended_at.is_some() { 2i64 } else { 1 })
         },
     )
     .await?;

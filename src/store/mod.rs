@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Account, Appointment, AppointmentStatus, CallOutcome, DomainError, Facility, FacilityCode, HealthWorker, ReasonCategory,
-    Slot, VideoCall,
+    Account, Appointment, AppointmentStatus, CallOutcome, DomainError, Facility, FacilityCode, HealthWorker,
+    ReasonCategory, Slot, VideoCall,
 };
 
 pub use bulk::{AccountRow, AppointmentRow, Batch, CallRow, FacilityRow, SlotRow, StatusRow, WorkerRow};
@@ -188,7 +188,12 @@ pub trait StoreTx: Send {
     async fn add_slot(&mut self, s: &Slot) -> Result<i64, StoreError>;
     async fn book(&mut self, a: &Appointment) -> Result<i64, StoreError>;
     /// Moves an appointment to `to` if the domain allows it from its current status.
-    async fn set_status(&mut self, appointment_id: i64, to: AppointmentStatus, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn set_status(
+        &mut self,
+        appointment_id: i64,
+        to: AppointmentStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn open_call(&mut self, c: &VideoCall) -> Result<i64, StoreError>;
     async fn close_call(
         &mut self,
@@ -199,6 +204,11 @@ pub trait StoreTx: Send {
     /// Writes many rows with ids chosen by the caller, in multi-row statements.
     async fn bulk(&mut self, batch: &Batch) -> Result<(), StoreError>;
     async fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Appends the changes recorded so far to the feed now. This takes their feed
+    /// numbers, and with them the feed lock until the transaction ends; `commit` does
+    /// it anyway, so calling it early only serves to hold a place (tests interleave
+    /// transactions with it).
+    async fn flush_feed(&mut self) -> Result<(), StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -11,8 +11,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::tx::SqlTx;
 use super::{
-    AppointmentChange, Backend, Change, Entity, Measured, Op, Store, StoreError, StoreTx, StoredAppointment, TableCounts,
-    from_ts,
+    AppointmentChange, Backend, Change, Entity, Measured, Op, Store, StoreError, StoreTx, StoredAppointment,
+    TableCounts, from_ts,
 };
 use crate::clock::Clock;
 use crate::domain::{AppointmentStatus, FacilityCode, ReasonCategory};
@@ -98,7 +98,8 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
         return Err(StoreError::Url(format!("{url} (the store needs a file)")));
     }
     if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Url(format!("{url}: cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Url(format!("{url}: cannot create {}: {e}", dir.display())))?;
     }
     Ok(if path.contains("mode=") {
         format!("sqlite://{path}")

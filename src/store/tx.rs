@@ -9,19 +9,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Any, QueryBuilder, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use super::{Backend, Batch, Entity, Op, StoreError, StoreTx, ts};
 use crate::clock::Clock;
 use crate::domain::{
-    Account, Appointment, AppointmentStatus, CallOutcome, CallPurpose, Facility, FacilityCode, FacilityLevel, HealthWorker, Slot,
-    VideoCall,
+    Account, Appointment, AppointmentStatus, CallOutcome, CallPurpose, Facility, FacilityCode, FacilityLevel,
+    HealthWorker, Slot, VideoCall,
 };
 
 /// The advisory lock key that orders feed appends on PostgreSQL ("homedoc" in ASCII).
 const FEED_LOCK: i64 = 0x686f_6d65_646f_63;
-/// Rows per multi-row INSERT: 6 feed columns stay far below SQLite's 32,766 bind limit.
-const FEED_ROWS_PER_INSERT: usize = 2_000;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FeedRow {
@@ -68,18 +66,10 @@ impl SqlTx {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FEED_LOCK).execute(&mut *self.tx).await?;
         }
         let feed = std::mem::take(&mut self.feed);
-        for chunk in feed.chunks(FEED_ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Any>::new("INSERT INTO change_feed (entity, entity_id, version, op, at) ");
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.entity.as_str())
-                    .push_bind(r.entity_id)
-                    .push_bind(r.version)
-                    .push_bind(r.op.as_str())
-                    .push_bind(r.at);
-            });
-            q.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        super::bulk::insert(self, "change_feed", &["entity", "entity_id", "version", "op", "at"], &feed, |q, r| {
+            q.bind(r.entity.as_str()).bind(r.entity_id).bind(r.version).bind(r.op.as_str()).bind(r.at)
+        })
+        .await
     }
 }
 
@@ -89,7 +79,9 @@ pub(super) fn constraint(e: sqlx::Error) -> StoreError {
         use sqlx::error::ErrorKind::*;
         match db.kind() {
             UniqueViolation => return StoreError::Conflict(format!("already exists: {}", db.message())),
-            ForeignKeyViolation => return StoreError::Conflict(format!("refers to a row that does not exist: {}", db.message())),
+            ForeignKeyViolation => {
+                return StoreError::Conflict(format!("refers to a row that does not exist: {}", db.message()));
+            }
             CheckViolation => return StoreError::Conflict(format!("violates a rule of the store: {}", db.message())),
             _ => {}
         }
@@ -211,7 +203,12 @@ impl StoreTx for SqlTx {
         Ok(id)
     }
 
-    async fn set_status(&mut self, appointment_id: i64, to: AppointmentStatus, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn set_status(
+        &mut self,
+        appointment_id: i64,
+        to: AppointmentStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let row = sqlx::query("SELECT status, version FROM appointments WHERE id = $1")
             .bind(appointment_id)
             .fetch_optional(&mut *self.tx)
@@ -274,7 +271,12 @@ impl StoreTx for SqlTx {
         Ok(id)
     }
 
-    async fn close_call(&mut self, call_id: i64, ended_at: DateTime<Utc>, outcome: Option<CallOutcome>) -> Result<(), StoreError> {
+    async fn close_call(
+        &mut self,
+        call_id: i64,
+        ended_at: DateTime<Utc>,
+        outcome: Option<CallOutcome>,
+    ) -> Result<(), StoreError> {
         let row = sqlx::query("SELECT purpose, started_at, ended_at, version FROM video_calls WHERE id = $1")
             .bind(call_id)
             .fetch_optional(&mut *self.tx)
@@ -321,6 +323,10 @@ impl StoreTx for SqlTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn flush_feed(&mut self) -> Result<(), StoreError> {
+        self.append_feed().await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -1,1 +1,5 @@
-fn main(){}
+//! The one integration-test binary (each extra binary would link everything again).
+
+mod domain;
+mod store;
+mod support;
