@@ -55,7 +55,6 @@ impl PgDatabase {
         let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
         Some(PgDatabase { url: format!("{base}/{db}"), admin_url, name: db })
     }
-
 }
 
 impl Drop for PgDatabase {
