@@ -5,8 +5,10 @@
 //! operational database the services write), [`reference`] (provinces, phases,
 //! targets), [`generate`] (the calibrated program simulator).
 
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod generate;
 pub mod reference;
 pub mod store;

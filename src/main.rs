@@ -1,1 +1,108 @@
-fn main() {}
+//! The `homedoc` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use homedoc::app;
+use homedoc::config::{DEFAULT_DATA_DIR, Settings};
+use homedoc::generate::{Options, Scale};
+
+/// homedoc: monitoring, evaluation and core services of the "Bác sĩ cho mọi nhà" telehealth program.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Where the store, the lake, the drops and the keys live.
+    #[arg(long, global = true, env = "HOMEDOC_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// A homedoc.toml to read (default: DATA_DIR/homedoc.toml if it exists).
+    #[arg(long, global = true, env = "HOMEDOC_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration and the reference data, reporting every problem at once.
+    Check,
+    /// Simulate a whole program history into the store, plus file drops and ground truth.
+    Generate {
+        /// sample (3 provinces, ~60 stations), pilot (the 17 program provinces) or national.
+        #[arg(long, default_value = "sample", value_parser = Scale::parse)]
+        scale: Scale,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The last simulated day.
+        #[arg(long, value_parser = app::parse_date, default_value_t = Options::default_until())]
+        until: chrono::NaiveDate,
+        /// Remove an earlier generation from a SQLite data dir first.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Operate on the operational store.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Print the store's change feed as JSON lines.
+    Feed {
+        /// Only changes of this entity (account, appointment, slot, video_call, facility, health_worker).
+        #[arg(long)]
+        entity: Option<String>,
+        /// Print changes after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the store or bring its schema up to date.
+    Migrate,
+    /// Row counts, and the published results measured against the store now.
+    Stats,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(&cli.data_dir, cli.config.as_deref()).context("loading settings")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Check => app::check(&settings, &mut out)?,
+        Command::Generate { scale, seed, until, force, quiet } => {
+            if force {
+                app::clear_generated(&settings)?;
+            }
+            let opts = Options { scale, seed, until };
+            runtime.block_on(app::generate(&settings, &opts, quiet, &mut out))?;
+        }
+        Command::Db { command: DbCommand::Migrate } => {
+            let store = runtime.block_on(app::open_store(&settings))?;
+            runtime.block_on(store.close());
+            println!("store at {} is up to date", app::redact(&settings.database_url));
+        }
+        Command::Db { command: DbCommand::Stats } => runtime.block_on(app::stats(&settings, &mut out))?,
+        Command::Feed { entity, after, limit } => {
+            runtime.block_on(app::feed(&settings, entity.as_deref(), after, limit, &mut out))?
+        }
+    }
+    Ok(())
+}

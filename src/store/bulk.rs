@@ -9,10 +9,12 @@
 use sqlx::Any;
 
 use super::tx::{SqlTx, constraint};
-use super::{Entity, Op, StoreError};
+use super::{Backend, Entity, Op, StoreError};
 
 /// Keeps every multi-row statement below SQLite's limit of 32,766 bound values.
 const MAX_BINDS: usize = 30_000;
+/// Rows per statement: larger statements cost more to prepare than they save.
+const MAX_ROWS: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct FacilityRow {
@@ -131,9 +133,11 @@ impl Batch {
 
 type Q<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
-/// `VALUES ($1, $2), ($3, $4), ...` for `rows` rows of `cols` columns. Written out by
-/// hand because the `Any` driver's query builder emits `?`, which PostgreSQL rejects.
-pub(super) fn values_clause(cols: usize, rows: usize) -> String {
+/// `VALUES ($1, $2), ($3, $4), ...` for PostgreSQL, `VALUES (?, ?), (?, ?), ...` for
+/// SQLite, for `rows` rows of `cols` columns. Written out by hand because the `Any`
+/// driver's query builder only emits `?`, which PostgreSQL rejects, while SQLite
+/// resolves each `$N` by a linear search, which makes a large statement quadratic.
+pub(super) fn values_clause(backend: Backend, cols: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 6 + 8);
     sql.push_str("VALUES ");
     for r in 0..rows {
@@ -142,8 +146,13 @@ pub(super) fn values_clause(cols: usize, rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -158,15 +167,16 @@ pub(super) async fn insert<T>(
     rows: &[T],
     bind: impl for<'q> Fn(Q<'q>, &T) -> Q<'q>,
 ) -> Result<(), StoreError> {
-    let per_statement = (MAX_BINDS / columns.len()).max(1);
+    let per_statement = (MAX_BINDS / columns.len()).clamp(1, MAX_ROWS);
+    let backend = tx.backend;
     let head = format!("INSERT INTO {table} ({}) ", columns.join(", "));
     let mut full_sql: Option<String> = None;
     for chunk in rows.chunks(per_statement) {
         // Full chunks share one SQL text, so the driver prepares it once.
         let sql = if chunk.len() == per_statement {
-            full_sql.get_or_insert_with(|| format!("{head}{}", values_clause(columns.len(), per_statement))).clone()
+            full_sql.get_or_insert_with(|| format!("{head}{}", values_clause(backend, columns.len(), per_statement))).clone()
         } else {
-            format!("{head}{}", values_clause(columns.len(), chunk.len()))
+            format!("{head}{}", values_clause(backend, columns.len(), chunk.len()))
         };
         let mut q = sqlx::query(&sql);
         for row in chunk {

@@ -23,7 +23,7 @@ use crate::domain::{
 };
 
 pub use bulk::{AccountRow, AppointmentRow, Batch, CallRow, FacilityRow, SlotRow, StatusRow, WorkerRow};
-pub use sql::SqlStore;
+pub use sql::{Durability, SqlStore};
 
 use crate::domain::codes::code_enum;
 

@@ -17,6 +17,16 @@ use super::{
 use crate::clock::Clock;
 use crate::domain::{AppointmentStatus, FacilityCode, ReasonCategory};
 
+/// How commits reach the disk on SQLite (PostgreSQL keeps its server settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is synced: the services' setting.
+    Full,
+    /// No syncs, a large page cache: for the simulator's bulk load, which is rerun
+    /// from scratch if it fails. The file is consistent once the load has finished.
+    BulkLoad,
+}
+
 /// The store on one database. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -29,6 +39,11 @@ impl SqlStore {
     /// Connects to `url`, creating a SQLite file (and its folder) if needed, and
     /// applies the backend's migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, Durability::Full).await
+    }
+
+    /// Like [`SqlStore::connect`], choosing how hard SQLite syncs its commits.
+    pub async fn connect_with(url: &str, durability: Durability) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let url = match backend {
@@ -42,10 +57,17 @@ impl SqlStore {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the one writer; FULL syncs the WAL on
                         // every commit, so an acknowledged booking survives a power cut.
-                        conn.execute(sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
-                        ))
+                        conn.execute(sqlx::raw_sql(match durability {
+                            Durability::Full => {
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;"
+                            }
+                            Durability::BulkLoad => {
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
+                                 PRAGMA cache_size = -262144;"
+                            }
+                        }))
                         .await?;
                     }
                     Ok(())

@@ -32,7 +32,7 @@ pub(super) struct FeedRow {
 
 pub(crate) struct SqlTx {
     pub(super) tx: Transaction<'static, Any>,
-    backend: Backend,
+    pub(super) backend: Backend,
     clock: Clock,
     pub(super) feed: Vec<FeedRow>,
 }

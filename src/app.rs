@@ -1,0 +1,203 @@
+//! The commands behind the CLI, as library functions that take settings and write
+//! their report to a writer, so that `main.rs` only parses arguments.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Settings;
+use crate::generate::{self, Options, Outcome};
+use crate::reference::Reference;
+use crate::store::{self, Entity, SqlStore, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceErrors),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Generate(#[from] generate::GenerateError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub fn reference(settings: &Settings) -> Result<Reference, AppError> {
+    Ok(Reference::load(settings.reference_dir.as_deref())?)
+}
+
+pub async fn open_store(settings: &Settings) -> Result<SqlStore, AppError> {
+    Ok(store::open(&settings.database_url).await?)
+}
+
+/// `homedoc check`: everything that can be checked before anything runs, every
+/// problem at once.
+pub fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
+    let r = reference(settings)?;
+    writeln!(
+        out,
+        "reference data ({}): ok: {} + {} provinces, {} projects, {} targets, {} published results",
+        r.origin,
+        r.provinces_63.len(),
+        r.provinces_34.len(),
+        r.projects.len(),
+        r.targets.len(),
+        r.published.len()
+    )?;
+    writeln!(
+        out,
+        "config: ok: database {}, lake {}, timezone {}",
+        redact(&settings.database_url),
+        settings.lake,
+        settings.timezone
+    )?;
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Removes a previous generation from a SQLite data dir (`generate --force`).
+pub fn clear_generated(settings: &Settings) -> Result<(), AppError> {
+    let Some(path) = settings.database_url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) else {
+        return Err(AppError::Usage(
+            "--force only clears a SQLite store; drop and recreate a PostgreSQL database yourself".into(),
+        ));
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        if Path::new(&file).exists() {
+            std::fs::remove_file(&file)?;
+        }
+    }
+    let drops = settings.data_dir.join(generate::DROPS_DIR);
+    if drops.exists() {
+        std::fs::remove_dir_all(drops)?;
+    }
+    let truth = settings.data_dir.join(generate::GROUND_TRUTH_FILE);
+    if truth.exists() {
+        std::fs::remove_file(truth)?;
+    }
+    Ok(())
+}
+
+pub fn progress_bar(hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} days ({elapsed}, about {eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `homedoc generate`.
+pub async fn generate(
+    settings: &Settings,
+    opts: &Options,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Result<Outcome, AppError> {
+    let reference = reference(settings)?;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let store = SqlStore::connect_with(&settings.database_url, store::Durability::BulkLoad).await?;
+    let bar = progress_bar(quiet);
+    let outcome = generate::generate(&store, &reference, opts, &settings.data_dir, &bar).await?;
+    store.close().await;
+    print_outcome(&outcome, out)?;
+    Ok(outcome)
+}
+
+pub fn print_outcome(o: &Outcome, out: &mut impl Write) -> std::io::Result<()> {
+    let c = &o.counts;
+    writeln!(
+        out,
+        "wrote {} rows in {:.1} s ({:.0} rows/s): {} facilities, {} health workers, {} accounts, {} slots, {} appointments, {} video calls, {} changes",
+        o.rows_written,
+        o.seconds,
+        o.rows_written as f64 / o.seconds.max(1e-9),
+        c.facilities,
+        c.health_workers,
+        c.accounts,
+        c.slots,
+        c.appointments,
+        c.video_calls,
+        c.changes
+    )?;
+    print_figures(&o.figures, out)?;
+    writeln!(out, "drops: {}\nground truth: {}", o.drops.display(), o.ground_truth.display())
+}
+
+pub fn print_figures(figures: &[generate::Figure], out: &mut impl Write) -> std::io::Result<()> {
+    if figures.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\npublished results beside the data (measured by SQL over the store and a read of the drops):")?;
+    writeln!(out, "{:<32} {:>10} {:>12} {:>12} {:>8}", "indicator", "as of", "published", "measured", "diff")?;
+    for f in figures {
+        writeln!(
+            out,
+            "{:<32} {:>10} {:>12} {:>12} {:>+7.2}%",
+            f.indicator,
+            f.as_of,
+            f.published,
+            f.measured,
+            f.deviation_pct()
+        )?;
+    }
+    Ok(())
+}
+
+/// `homedoc db stats`: row counts and the published figures measured now.
+pub async fn stats(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
+    let reference = reference(settings)?;
+    let store = open_store(settings).await?;
+    let c = store.counts().await?;
+    writeln!(out, "{}", serde_json::to_string_pretty(&c).expect("serialisable"))?;
+    if let Some(meta) = store.meta("generator").await? {
+        writeln!(out, "generated with {meta}")?;
+    }
+    let figures = generate::measure::figures(&store, &reference, &settings.data_dir.join(generate::DROPS_DIR)).await?;
+    print_figures(&figures, out)?;
+    store.close().await;
+    Ok(())
+}
+
+/// `homedoc feed`: the change feed as JSON lines.
+pub async fn feed(
+    settings: &Settings,
+    entity: Option<&str>,
+    after: i64,
+    limit: u32,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
+    let entity = entity.map(Entity::parse).transpose().map_err(|e| AppError::Usage(e.to_string()))?;
+    let store = open_store(settings).await?;
+    for c in store.changes(after, entity, limit).await? {
+        writeln!(out, "{}", serde_json::to_string(&c).expect("serialisable"))?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
+}
