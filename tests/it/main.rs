@@ -1,6 +1,7 @@
 //! The one integration-test binary (each extra binary would link everything again).
 
 mod domain;
+mod generate;
 mod reference;
 mod store;
 mod support;
