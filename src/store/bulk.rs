@@ -174,7 +174,9 @@ pub(super) async fn insert<T>(
     for chunk in rows.chunks(per_statement) {
         // Full chunks share one SQL text, so the driver prepares it once.
         let sql = if chunk.len() == per_statement {
-            full_sql.get_or_insert_with(|| format!("{head}{}", values_clause(backend, columns.len(), per_statement))).clone()
+            full_sql
+                .get_or_insert_with(|| format!("{head}{}", values_clause(backend, columns.len(), per_statement)))
+                .clone()
         } else {
             format!("{head}{}", values_clause(backend, columns.len(), chunk.len()))
         };

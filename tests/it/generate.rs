@@ -11,8 +11,16 @@ use sqlx::Row;
 
 use crate::support::PgDatabase;
 
-const TABLES: [&str; 8] =
-    ["facilities", "health_workers", "accounts", "slots", "appointments", "appointment_history", "video_calls", "change_feed"];
+const TABLES: [&str; 8] = [
+    "facilities",
+    "health_workers",
+    "accounts",
+    "slots",
+    "appointments",
+    "appointment_history",
+    "video_calls",
+    "change_feed",
+];
 
 fn sample() -> Options {
     Options { scale: Scale::Sample, seed: 7, until: Options::default_until() }
@@ -51,11 +59,10 @@ async fn digest(store: &SqlStore) -> Vec<(String, usize, u64)> {
             .map(|r| r.get::<String, _>(0))
             .collect()
         };
-        let expr = cols.iter().map(|c| format!("COALESCE(CAST({c} AS TEXT), '~')")).collect::<Vec<_>>().join(" || '|' || ");
-        let rows = sqlx::query(&format!("SELECT {expr} FROM {table} ORDER BY 1"))
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        let expr =
+            cols.iter().map(|c| format!("COALESCE(CAST({c} AS TEXT), '~')")).collect::<Vec<_>>().join(" || '|' || ");
+        let rows =
+            sqlx::query(&format!("SELECT {expr} FROM {table} ORDER BY 1")).fetch_all(store.pool()).await.unwrap();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut texts: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
         texts.sort();
@@ -63,6 +70,10 @@ async fn digest(store: &SqlStore) -> Vec<(String, usize, u64)> {
         out.push((table.to_string(), texts.len(), h.finish()));
     }
     out
+}
+
+async fn scalar(store: &SqlStore, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.unwrap()
 }
 
 fn sqlite_url(dir: &Path) -> String {
@@ -93,10 +104,9 @@ async fn a_sample_history_is_complete_and_consistent() {
     assert_eq!(crosswalk, BTreeSet::from([("02", "08"), ("06", "19"), ("20", "20")]));
 
     // Every version of every appointment is in the history and in the feed, once.
-    let one = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.unwrap() };
-    let history = one("SELECT COUNT(*) FROM appointment_history").await;
-    let versions = one("SELECT SUM(version) FROM appointments").await;
-    let feed = one("SELECT COUNT(*) FROM change_feed WHERE entity = 'appointment'").await;
+    let history = scalar(&store, "SELECT COUNT(*) FROM appointment_history").await;
+    let versions = scalar(&store, "SELECT SUM(version) FROM appointments").await;
+    let feed = scalar(&store, "SELECT COUNT(*) FROM change_feed WHERE entity = 'appointment'").await;
     assert_eq!((history, feed), (versions, versions));
     let changes = store.appointment_changes(0, u32::MAX).await.unwrap();
     assert_eq!(changes.len() as i64, versions);
@@ -112,15 +122,19 @@ async fn a_sample_history_is_complete_and_consistent() {
         last.insert(ch.appointment_id, (ch.version, ch.status));
     }
     // No slot holds more than its capacity, and no booking precedes its account.
-    let over = one(
+    let over = scalar(&store,
         "SELECT COUNT(*) FROM (SELECT s.id FROM slots s JOIN appointments a ON a.slot_id = s.id \
          WHERE a.status IN ('booked', 'arrived', 'fulfilled', 'noshow') GROUP BY s.id, s.capacity HAVING COUNT(*) > s.capacity) x",
     )
     .await;
     assert_eq!(over, 0);
-    let early = one("SELECT COUNT(*) FROM appointments a JOIN accounts c ON c.id = a.citizen_id WHERE a.booked_at < c.created_at").await;
+    let early = scalar(
+        &store,
+        "SELECT COUNT(*) FROM appointments a JOIN accounts c ON c.id = a.citizen_id WHERE a.booked_at < c.created_at",
+    )
+    .await;
     assert_eq!(early, 0);
-    let reschedules = one("SELECT COUNT(*) FROM appointments WHERE rescheduled_from IS NOT NULL").await;
+    let reschedules = scalar(&store, "SELECT COUNT(*) FROM appointments WHERE rescheduled_from IS NOT NULL").await;
     assert!(reschedules > 0);
 
     // The ground truth names existing stations, and the drops hold what it says.
@@ -163,7 +177,8 @@ async fn the_same_seed_gives_the_same_history_on_both_backends() {
         let d = tempfile::tempdir().unwrap();
         let (store_pg, out_pg) = run(&pg.url, d.path(), &sample()).await;
         assert_eq!(digest(&store_pg).await, first, "PostgreSQL holds the same rows as SQLite");
-        let (fa, fp): (Vec<f64>, Vec<f64>) = (out_a.figures.iter().map(|f| f.measured).collect(), out_pg.figures.iter().map(|f| f.measured).collect());
+        let (fa, fp): (Vec<f64>, Vec<f64>) =
+            (out_a.figures.iter().map(|f| f.measured).collect(), out_pg.figures.iter().map(|f| f.measured).collect());
         assert_eq!(fa, fp, "the same figures measured on both");
         store_pg.close().await;
     } else {
@@ -175,7 +190,8 @@ async fn the_same_seed_gives_the_same_history_on_both_backends() {
 #[tokio::test]
 async fn the_committed_sample_is_what_the_simulator_makes() {
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/sample");
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(committed.join("generator.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(committed.join("generator.json")).unwrap()).unwrap();
     let opts = Options {
         scale: Scale::Sample,
         seed: meta["seed"].as_u64().unwrap(),
@@ -189,7 +205,12 @@ async fn the_committed_sample_is_what_the_simulator_makes() {
 
     let fresh = tempfile::tempdir().unwrap();
     let (store, _) = run(&sqlite_url(fresh.path()), fresh.path(), &opts).await;
-    assert_eq!(digest(&store).await, expected, "regenerate with: homedoc generate --scale sample --seed {} (see data-samples/README.md)", opts.seed);
+    assert_eq!(
+        digest(&store).await,
+        expected,
+        "regenerate with: homedoc generate --scale sample --seed {} (see data-samples/README.md)",
+        opts.seed
+    );
     store.close().await;
     let truth = |dir: &Path| std::fs::read_to_string(dir.join("ground_truth.json")).unwrap();
     assert_eq!(truth(fresh.path()), truth(&committed));
@@ -202,9 +223,12 @@ async fn generating_into_a_store_with_data_is_refused() {
     let (store, outcome) = run(&sqlite_url(dir.path()), dir.path(), &opts).await;
     assert!(outcome.counts.accounts > 0);
     let reference = Reference::embedded().unwrap();
-    let err = generate::generate(&store, &reference, &opts, dir.path(), &indicatif::ProgressBar::hidden()).await.unwrap_err();
+    let err =
+        generate::generate(&store, &reference, &opts, dir.path(), &indicatif::ProgressBar::hidden()).await.unwrap_err();
     assert!(matches!(err, generate::GenerateError::NotEmpty(_)), "{err}");
     // Nothing happens after the end date.
     let last: i64 = sqlx::query_scalar("SELECT MAX(at) FROM change_feed").fetch_one(store.pool()).await.unwrap();
-    assert!(last < chrono::NaiveDate::from_ymd_opt(2021, 4, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp());
+    assert!(
+        last < chrono::NaiveDate::from_ymd_opt(2021, 4, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp()
+    );
 }
