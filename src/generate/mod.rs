@@ -165,10 +165,12 @@ fn scales(world: &World, cal: &Calendar, reference: &Reference, scale: Scale) ->
 
 fn upper_rows(world: &World) -> Batch {
     let at = events::local_ts(world.start, 0) - 86_400;
+    let catchment: BTreeMap<usize, i64> = world.stations.iter().map(|s| (s.facility, i64::from(s.catchment))).collect();
     let facilities = world
         .facilities
         .iter()
-        .map(|f| FacilityRow {
+        .enumerate()
+        .map(|(i, f)| FacilityRow {
             id: f.id,
             code: f.code.clone(),
             name: f.name.clone(),
@@ -178,11 +180,7 @@ fn upper_rows(world: &World) -> Batch {
             commune_id: f.commune_id.clone(),
             refers_to: f.refers_to,
             go_live: Some(f.go_live.to_string()),
-            catchment_population: world
-                .stations
-                .iter()
-                .find(|s| world.facilities[s.facility].id == f.id)
-                .map(|s| i64::from(s.catchment)),
+            catchment_population: catchment.get(&i).copied(),
             at,
         })
         .collect();

@@ -46,7 +46,12 @@ fn check_reports_every_problem_and_fails() {
     }
     let targets = reference.join("targets.csv");
     let text = std::fs::read_to_string(&targets).unwrap();
-    std::fs::write(&targets, text.replace("accounts_registered,national", "accounts,national").replace("project,kofih-10", "project,kofih-11")).unwrap();
+    std::fs::write(
+        &targets,
+        text.replace("accounts_registered,national", "accounts,national")
+            .replace("project,kofih-10", "project,kofih-11"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("homedoc.toml"), format!("reference_dir = {:?}\n", reference)).unwrap();
     let (ok, _, err) = homedoc(dir.path(), &["check"]);
     assert!(!ok);
@@ -61,7 +66,8 @@ fn check_reports_every_problem_and_fails() {
 #[test]
 fn generate_then_read_the_feed() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = homedoc(dir.path(), &["generate", "--scale", "sample", "--seed", "3", "--until", "2021-06-30", "--quiet"]);
+    let (ok, out, err) =
+        homedoc(dir.path(), &["generate", "--scale", "sample", "--seed", "3", "--until", "2021-06-30", "--quiet"]);
     assert!(ok, "{err}");
     assert!(out.contains("accounts_registered") && out.contains("rows/s"), "{out}");
     assert!(dir.path().join("homedoc.db").exists() && dir.path().join("ground_truth.json").exists());
@@ -74,7 +80,10 @@ fn generate_then_read_the_feed() {
     assert!(rows.iter().all(|r| r["entity"] == "appointment"));
     let (ok, _, err) = homedoc(dir.path(), &["feed", "--entity", "appointments"]);
     assert!(!ok && err.contains("entity: unknown code"), "{err}");
-    let (ok, out, _) = homedoc(dir.path(), &["generate", "--scale", "sample", "--seed", "3", "--until", "2021-06-30", "--quiet", "--force"]);
+    let (ok, out, _) = homedoc(
+        dir.path(),
+        &["generate", "--scale", "sample", "--seed", "3", "--until", "2021-06-30", "--quiet", "--force"],
+    );
     assert!(ok && out.contains("rows/s"));
 }
 

@@ -40,25 +40,14 @@ async fn digest(store: &SqlStore) -> Vec<(String, usize, u64)> {
     use std::hash::{Hash, Hasher};
     let mut out = Vec::new();
     for table in TABLES {
-        let cols: Vec<String> = if store.backend() == homedoc::store::Backend::Sqlite {
-            sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<String, _>(0))
-                .collect()
+        let columns_sql = if store.backend() == homedoc::store::Backend::Sqlite {
+            format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
         } else {
-            sqlx::query(&format!(
+            format!(
                 "SELECT column_name::TEXT FROM information_schema.columns WHERE table_name = '{table}' ORDER BY ordinal_position"
-            ))
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect()
+            )
         };
+        let cols: Vec<String> = sqlx::query_scalar(&columns_sql).fetch_all(store.pool()).await.unwrap();
         let expr =
             cols.iter().map(|c| format!("COALESCE(CAST({c} AS TEXT), '~')")).collect::<Vec<_>>().join(" || '|' || ");
         let rows =

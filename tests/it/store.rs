@@ -160,6 +160,19 @@ async fn a_refused_change_writes_nothing() {
     .await;
 }
 
+/// Starts T2 (one new account, then commit) and gives it half a second to get ahead.
+async fn second_writer(store: &SqlStore) -> tokio::task::JoinHandle<i64> {
+    let s2 = store.clone();
+    let t2 = tokio::spawn(async move {
+        let mut t2 = s2.begin().await.unwrap();
+        let id = t2.add_account(&account("0922222222")).await.unwrap();
+        t2.commit().await.unwrap();
+        id
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    t2
+}
+
 /// Two writers interleave: the first to start commits last. A reader that polls in
 /// between must still see both changes exactly once, the late one after the early one.
 #[tokio::test]
@@ -171,18 +184,11 @@ async fn the_feed_never_skips_a_change_that_commits_late() {
 
         // T1 begins and writes first...
         let mut t1 = store.begin().await.unwrap();
-        let a1 = t1.add_account(&account("0911111111")).await.unwrap_or(-1);
+        let a1 = t1.add_account(&account("0911111111")).await.unwrap();
 
         // ...T2 begins, writes and commits while T1 is still open. On SQLite T2 waits
         // for T1 (one writer at a time); on PostgreSQL it commits first.
-        let s2 = store.clone();
-        let t2 = tokio::spawn(async move {
-            let mut t2 = s2.begin().await.unwrap();
-            let id = t2.add_account(&account("0922222222")).await.unwrap();
-            t2.commit().await.unwrap();
-            id
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let t2 = second_writer(&store).await;
 
         let mut seen = store.changes(start, None, 1000).await.unwrap();
         let position = seen.last().map_or(start, |c| c.seq);
@@ -223,14 +229,7 @@ async fn a_lower_feed_number_never_commits_after_a_higher_one() {
         let a1 = t1.add_account(&account("0911111111")).await.unwrap();
         t1.flush_feed().await.unwrap();
 
-        let s2 = store.clone();
-        let t2 = tokio::spawn(async move {
-            let mut t2 = s2.begin().await.unwrap();
-            let id = t2.add_account(&account("0922222222")).await.unwrap();
-            t2.commit().await.unwrap();
-            id
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let t2 = second_writer(&store).await;
         assert!(!t2.is_finished(), "{be}: T2 cannot commit a feed number while T1 holds a lower one");
         let mut seen = store.changes(start, None, 1000).await.unwrap();
         assert!(seen.is_empty(), "{be}: nothing is visible yet");
