@@ -22,6 +22,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Generate(#[from] generate::GenerateError),
+    #[error(transparent)]
+    Measure(#[from] generate::measure::MeasureError),
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]

@@ -12,6 +12,20 @@ use sqlx::Row;
 use crate::reference::{PublishedResult, Reference};
 use crate::store::{SqlStore, Store, StoreError};
 
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading the training drops in {path}: {source}")]
+    Drops { path: std::path::PathBuf, source: std::io::Error },
+}
+
+impl From<sqlx::Error> for MeasureError {
+    fn from(e: sqlx::Error) -> Self {
+        MeasureError::Store(e.into())
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Figure {
     pub indicator: String,
@@ -72,7 +86,7 @@ pub fn completions(
 }
 
 /// Every published result beside its measured value.
-pub async fn figures(store: &SqlStore, reference: &Reference, drops: &Path) -> Result<Vec<Figure>, StoreError> {
+pub async fn figures(store: &SqlStore, reference: &Reference, drops: &Path) -> Result<Vec<Figure>, MeasureError> {
     let facilities: HashMap<String, String> = sqlx::query("SELECT code, province_63 FROM facilities")
         .fetch_all(store.pool())
         .await?

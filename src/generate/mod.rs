@@ -97,6 +97,8 @@ pub enum GenerateError {
     Store(#[from] StoreError),
     #[error("writing {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Measure(#[from] measure::MeasureError),
     #[error("the simulation thread failed")]
     Simulation,
 }
