@@ -44,6 +44,30 @@ fn weighted<'a, T>(rng: &mut impl Rng, items: &'a [(T, u32)]) -> &'a T {
     &items.choose_weighted(rng, |(_, w)| *w).expect("non-empty weights").0
 }
 
+/// A change waiting for its time, ordered by (time, order of scheduling).
+struct Scheduled {
+    at: i64,
+    seq: u64,
+    item: Pending,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 enum Pending {
     Status(StatusRow),
     /// A cancelled appointment's replacement, booked at the cancellation.
@@ -72,11 +96,12 @@ pub struct Simulation<'w> {
     next_slot: i64,
     next_appointment: i64,
     next_call: i64,
-    unbooked: Vec<Vec<i64>>,
-    booked: Vec<Vec<i64>>,
+    /// Account ids (below 2^32 at any scale) per station, by whether they have booked:
+    /// u32 halves the largest structure of a national run.
+    unbooked: Vec<Vec<u32>>,
+    booked: Vec<Vec<u32>>,
     slots: HashMap<(usize, i64), (i64, i64)>,
-    pending: BinaryHeap<Reverse<(i64, u64)>>,
-    pending_items: HashMap<u64, Pending>,
+    pending: BinaryHeap<Reverse<Scheduled>>,
     pending_seq: u64,
     batch: Batch,
     calls_in_window: Vec<u32>,
@@ -101,7 +126,6 @@ impl<'w> Simulation<'w> {
             booked: vec![Vec::new(); n],
             slots: HashMap::new(),
             pending: BinaryHeap::new(),
-            pending_items: HashMap::new(),
             pending_seq: 0,
             batch: Batch::default(),
             calls_in_window: vec![0; n],
@@ -141,12 +165,12 @@ impl<'w> Simulation<'w> {
     fn simulate_day(&mut self, day: NaiveDate) {
         let day_end = local_ts(day + Days::new(1), 0);
         self.release_pending(day_end);
-        let mut new_accounts: Vec<(usize, i64)> = Vec::new();
+        let mut new_accounts: Vec<(usize, u32)> = Vec::new();
         for st in 0..self.world.stations.len() {
             let mean = self.expected(Process::Accounts, st, day);
             let n = poisson(&mut self.rng, mean);
             for _ in 0..n {
-                new_accounts.push((st, self.account(st, day)));
+                new_accounts.push((st, self.account(st, day) as u32));
             }
             let mean = self.expected(Process::Bookings, st, day);
             let n = poisson(&mut self.rng, mean);
@@ -214,9 +238,9 @@ impl<'w> Simulation<'w> {
             let i = self.rng.random_range(0..self.unbooked[st].len());
             let id = self.unbooked[st].swap_remove(i);
             self.booked[st].push(id);
-            return Some(id);
+            return Some(i64::from(id));
         }
-        self.booked[st].choose(&mut self.rng).copied()
+        self.booked[st].choose(&mut self.rng).map(|&id| i64::from(id))
     }
 
     /// A slot at the station on `day` or after with a free place: (id, start).
@@ -313,18 +337,14 @@ impl<'w> Simulation<'w> {
 
     fn schedule(&mut self, at: i64, item: Pending) {
         self.pending_seq += 1;
-        self.pending.push(Reverse((at, self.pending_seq)));
-        self.pending_items.insert(self.pending_seq, item);
+        self.pending.push(Reverse(Scheduled { at, seq: self.pending_seq, item }));
     }
 
     /// Writes every pending change that happens before `until_ts`, in time order.
     fn release_pending(&mut self, until_ts: i64) {
-        while let Some(Reverse((at, seq))) = self.pending.peek().copied() {
-            if at >= until_ts {
-                break;
-            }
-            self.pending.pop();
-            match self.pending_items.remove(&seq).expect("scheduled") {
+        while self.pending.peek().is_some_and(|Reverse(s)| s.at < until_ts) {
+            let Reverse(Scheduled { at, item, .. }) = self.pending.pop().expect("peeked");
+            match item {
                 Pending::Status(row) => self.batch.statuses.push(row),
                 Pending::Rebook { citizen, station, reason, from } => {
                     self.appointment(station, citizen, reason, at + 30, Some(from))

@@ -240,7 +240,7 @@ pub async fn generate(
 
     // The simulation runs on a thread of its own and hands weekly batches to this task,
     // which commits each in one transaction; the channel's bound keeps memory flat.
-    let (send, mut recv) = tokio::sync::mpsc::channel::<events::Step>(2);
+    let (send, mut recv) = tokio::sync::mpsc::channel::<events::Step>(1);
     let days = (world.until - world.start).num_days().max(1) as u64 + 1;
     progress.set_length(days);
     progress.set_message("simulating and writing");

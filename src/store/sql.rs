@@ -22,7 +22,7 @@ use crate::domain::{AppointmentStatus, FacilityCode, ReasonCategory};
 pub enum Durability {
     /// Every commit is synced: the services' setting.
     Full,
-    /// No syncs, no foreign-key lookups, a 512 MiB page cache: for the simulator's bulk
+    /// No syncs, no foreign-key lookups, a 128 MiB page cache: for the simulator's bulk
     /// load, whose ids are consistent by construction (its tests check them) and which
     /// is rerun from scratch if it fails.
     BulkLoad,
@@ -66,7 +66,7 @@ impl SqlStore {
                             Durability::BulkLoad => {
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; \
                                  PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = 30000; \
-                                 PRAGMA cache_size = -524288; PRAGMA temp_store = MEMORY;"
+                                 PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;"
                             }
                         }))
                         .await?;
