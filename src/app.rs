@@ -35,7 +35,7 @@ pub fn reference(settings: &Settings) -> Result<Reference, AppError> {
 }
 
 pub async fn open_store(settings: &Settings) -> Result<SqlStore, AppError> {
-    Ok(store::open(&settings.database_url).await?)
+    Ok(SqlStore::connect(&settings.database_url).await?)
 }
 
 /// `homedoc check`: everything that can be checked before anything runs, every

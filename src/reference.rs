@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::domain::{BoundarySet, Crosswalk, DomainError, FacilityCode, Province, ProvinceCode, ProvinceKey, nfc};
 
 /// The files, in the order they are read, with the copy built into the binary.
-const FILES: [(&str, &str); 9] = [
+const FILES: [(&str, &str); 8] = [
     ("provinces_63.csv", include_str!("../data-samples/reference/provinces_63.csv")),
     ("provinces_34.csv", include_str!("../data-samples/reference/provinces_34.csv")),
     ("projects.toml", include_str!("../data-samples/reference/projects.toml")),
@@ -25,7 +25,6 @@ const FILES: [(&str, &str); 9] = [
     ("holidays.csv", include_str!("../data-samples/reference/holidays.csv")),
     ("published_results.csv", include_str!("../data-samples/reference/published_results.csv")),
     ("targets.csv", include_str!("../data-samples/reference/targets.csv")),
-    ("README.md", include_str!("../data-samples/reference/README.md")),
 ];
 
 /// The indicators that published results and targets may name.
@@ -245,7 +244,7 @@ impl Reference {
                 None
             }
         };
-        let files: Vec<Option<String>> = FILES.iter().take(8).map(|(name, _)| text(name)).collect();
+        let files: Vec<Option<String>> = FILES.iter().map(|(name, _)| text(name)).collect();
         let mut cx = Checker { errors };
 
         let rows63: Vec<(usize, Province63Row)> = cx.csv("provinces_63.csv", files[0].as_deref());

@@ -321,7 +321,7 @@ impl Training {
                         continue;
                     }
                     "invalid_utf8" => {
-                        out.extend_from_slice(&bad.to_string().replace("Khoá", "Kho").into_bytes()[..40]);
+                        out.extend_from_slice(&bad.to_string().into_bytes()[..40]);
                         out.extend_from_slice(b"\xff\xfe invalid \xc3\x28\n");
                         *counts.malformed.entry(kind).or_default() += 1;
                         continue;

@@ -91,7 +91,9 @@ const SAMPLE_VOLUME: f64 = 0.1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("the store already holds data ({0} facilities): generate into a fresh data dir")]
+    #[error(
+        "the store already holds data ({0} facilities): generate into a fresh data dir, or replace a SQLite store with `generate --force`"
+    )]
     NotEmpty(i64),
     #[error(transparent)]
     Store(#[from] StoreError),

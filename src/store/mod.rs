@@ -213,10 +213,8 @@ pub trait StoreTx: Send {
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// Opens (creating if needed) and migrates the store at `url`.
-pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
-    SqlStore::connect(url).await
-}
+/// Looks a facility's id up by its code; shared by reads and write transactions.
+pub(crate) const FACILITY_ID_SQL: &str = "SELECT id FROM facilities WHERE code = $1";
 
 pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()

@@ -251,10 +251,7 @@ impl Store for SqlStore {
     }
 
     async fn facility_id(&self, code: &FacilityCode) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM facilities WHERE code = $1")
-            .bind(code.as_str())
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(super::FACILITY_ID_SQL).bind(code.as_str()).fetch_optional(&self.pool).await?)
     }
 
     async fn counts(&self) -> Result<TableCounts, StoreError> {

@@ -47,7 +47,7 @@ impl SqlTx {
     }
 
     async fn facility_id(&mut self, code: &FacilityCode) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT id FROM facilities WHERE code = $1")
+        sqlx::query_scalar(super::FACILITY_ID_SQL)
             .bind(code.as_str())
             .fetch_optional(&mut *self.tx)
             .await?
