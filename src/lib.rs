@@ -11,4 +11,5 @@ pub mod config;
 pub mod domain;
 pub mod generate;
 pub mod reference;
+pub mod services;
 pub mod store;

@@ -11,19 +11,24 @@
 //! the last number it saw never skips a change that committed late.
 
 mod bulk;
+mod reads;
+mod records;
 mod sql;
 mod tx;
+mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Account, Appointment, AppointmentStatus, CallOutcome, DomainError, Facility, FacilityCode, HealthWorker,
-    ReasonCategory, Slot, VideoCall,
+    Account, Appointment, AppointmentStatus, BoundarySet, CallOutcome, DomainError, Facility, FacilityCode,
+    HealthWorker, ReasonCategory, Slot, VideoCall,
 };
 
 pub use bulk::{AccountRow, AppointmentRow, Batch, CallRow, FacilityRow, SlotRow, StatusRow, WorkerRow};
+pub use records::*;
 pub use sql::{Durability, SqlStore};
+pub use writes::{AccountUpdate, NewUser};
 
 use crate::domain::codes::code_enum;
 
@@ -176,6 +181,47 @@ pub trait Store: Send + Sync {
     async fn measure(&self, as_of: NaiveDate, provinces_63: &[String]) -> Result<Measured, StoreError>;
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    // The core services' reads.
+
+    async fn facility(&self, code: &str) -> Result<Option<FacilityInfo>, StoreError>;
+    /// Commune stations of a province of `set`, optionally of one commune.
+    async fn stations(
+        &self,
+        set: BoundarySet,
+        province: &str,
+        commune: Option<&str>,
+    ) -> Result<Vec<FacilityInfo>, StoreError>;
+    async fn slot(&self, id: i64) -> Result<Option<SlotInfo>, StoreError>;
+    /// A station's slots starting in `[from, to)`; with `free_only`, those with a place left.
+    async fn slots(
+        &self,
+        station_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        free_only: bool,
+    ) -> Result<Vec<SlotInfo>, StoreError>;
+    async fn appointment_view(&self, id: i64) -> Result<Option<AppointmentView>, StoreError>;
+    async fn citizen_appointments(&self, citizen_id: i64) -> Result<Vec<AppointmentView>, StoreError>;
+    /// The appointments of a station's slots starting in `[from, to)`.
+    async fn worklist(&self, station_id: i64, from: DateTime<Utc>, to: DateTime<Utc>)
+    -> Result<Vec<WorkItem>, StoreError>;
+    async fn account(&self, id: i64) -> Result<Option<AccountInfo>, StoreError>;
+    async fn account_by_phone(&self, phone: &str) -> Result<Option<AccountInfo>, StoreError>;
+    async fn call(&self, id: i64) -> Result<Option<CallInfo>, StoreError>;
+    /// Open calls addressed to a facility, oldest first.
+    async fn call_queue(&self, facility_id: i64) -> Result<Vec<CallInfo>, StoreError>;
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn idempotency(&self, caller: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn audit(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Booked appointments whose slot started before `before`.
+    async fn due_noshows(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<i64>, StoreError>;
+    /// Booked, not yet reminded appointments starting in `[from, to)`.
+    async fn due_reminders(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: u32)
+    -> Result<Vec<Reminder>, StoreError>;
+    async fn area_summary(&self, set: BoundarySet, provinces: &[String]) -> Result<AreaSummary, StoreError>;
 }
 
 /// A write transaction. Each method records its change for the feed; `commit`
@@ -211,6 +257,50 @@ pub trait StoreTx: Send {
     async fn flush_feed(&mut self) -> Result<(), StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+
+    // The core services' writes.
+
+    /// Opens a savepoint: what follows can be undone alone by `rollback_to_savepoint`,
+    /// so that many requests share one commit and each still fails on its own.
+    async fn savepoint(&mut self) -> Result<(), StoreError>;
+    async fn release_savepoint(&mut self) -> Result<(), StoreError>;
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError>;
+    /// Returns the account's new version.
+    async fn update_account(&mut self, id: i64, update: &AccountUpdate, at: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Closes an account and erases its personal fields.
+    async fn close_account(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn add_user(&mut self, user: &NewUser, at: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Disables/enables a user or sets its password hash, ending its sessions.
+    async fn change_user(
+        &mut self,
+        username: &str,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn create_session(
+        &mut self,
+        token_hash: &str,
+        owner: SessionOwner,
+        csrf: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn delete_session(&mut self, token_hash: &str) -> Result<(), StoreError>;
+    async fn set_login_code(&mut self, account_id: i64, code_hash: &str, expires_at: DateTime<Utc>)
+    -> Result<(), StoreError>;
+    /// True if the code matches (and is consumed); misses count towards `max_attempts`.
+    async fn use_login_code(
+        &mut self,
+        account_id: i64,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<bool, StoreError>;
+    async fn put_idempotency(&mut self, records: &[IdempotencyRecord]) -> Result<(), StoreError>;
+    async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    async fn mark_reminded(&mut self, appointment_id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// Looks a facility's id up by its code; shared by reads and write transactions.

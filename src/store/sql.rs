@@ -5,17 +5,18 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{NaiveDate, TimeZone};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use super::records::*;
 use super::tx::SqlTx;
 use super::{
     AppointmentChange, Backend, Change, Entity, Measured, Op, Store, StoreError, StoreTx, StoredAppointment,
-    TableCounts, from_ts,
+    TableCounts, from_ts, reads,
 };
 use crate::clock::Clock;
-use crate::domain::{AppointmentStatus, FacilityCode, ReasonCategory};
+use crate::domain::{AppointmentStatus, BoundarySet, FacilityCode, ReasonCategory};
 
 /// How commits reach the disk on SQLite (PostgreSQL keeps its server settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,5 +325,92 @@ impl Store for SqlStore {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn facility(&self, code: &str) -> Result<Option<FacilityInfo>, StoreError> {
+        reads::facility_by_code(&self.pool, code).await
+    }
+
+    async fn stations(
+        &self,
+        set: BoundarySet,
+        province: &str,
+        commune: Option<&str>,
+    ) -> Result<Vec<FacilityInfo>, StoreError> {
+        reads::stations(&self.pool, set, province, commune).await
+    }
+
+    async fn slot(&self, id: i64) -> Result<Option<SlotInfo>, StoreError> {
+        reads::slot_by_id(&self.pool, id).await
+    }
+
+    async fn slots(
+        &self,
+        station_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        free_only: bool,
+    ) -> Result<Vec<SlotInfo>, StoreError> {
+        reads::slots(&self.pool, station_id, from, to, free_only).await
+    }
+
+    async fn appointment_view(&self, id: i64) -> Result<Option<AppointmentView>, StoreError> {
+        reads::appointment_view(&self.pool, id).await
+    }
+
+    async fn citizen_appointments(&self, citizen_id: i64) -> Result<Vec<AppointmentView>, StoreError> {
+        reads::citizen_appointments(&self.pool, citizen_id).await
+    }
+
+    async fn worklist(&self, station_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<WorkItem>, StoreError> {
+        reads::worklist(&self.pool, station_id, from, to).await
+    }
+
+    async fn account(&self, id: i64) -> Result<Option<AccountInfo>, StoreError> {
+        reads::account_by_id(&self.pool, id).await
+    }
+
+    async fn account_by_phone(&self, phone: &str) -> Result<Option<AccountInfo>, StoreError> {
+        reads::account_by_phone(&self.pool, phone).await
+    }
+
+    async fn call(&self, id: i64) -> Result<Option<CallInfo>, StoreError> {
+        reads::call_by_id(&self.pool, id).await
+    }
+
+    async fn call_queue(&self, facility_id: i64) -> Result<Vec<CallInfo>, StoreError> {
+        reads::call_queue(&self.pool, facility_id).await
+    }
+
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        reads::user_by_name(&self.pool, username).await
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
+        reads::user_by_id(&self.pool, id).await
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        reads::session(&self.pool, token_hash).await
+    }
+
+    async fn idempotency(&self, caller: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        reads::idempotency(&self.pool, caller, key).await
+    }
+
+    async fn audit(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        reads::audit(&self.pool, after, limit).await
+    }
+
+    async fn due_noshows(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<i64>, StoreError> {
+        reads::due_noshows(&self.pool, before, limit).await
+    }
+
+    async fn due_reminders(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: u32) -> Result<Vec<Reminder>, StoreError> {
+        reads::due_reminders(&self.pool, from, to, limit).await
+    }
+
+    async fn area_summary(&self, set: BoundarySet, provinces: &[String]) -> Result<AreaSummary, StoreError> {
+        reads::area_summary(&self.pool, set, provinces).await
     }
 }

@@ -11,7 +11,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
 
-use super::{Backend, Batch, Entity, Op, StoreError, StoreTx, ts};
+use super::{
+    AccountUpdate, AuditEntry, Backend, Batch, Entity, IdempotencyRecord, NewUser, Op, SessionOwner, StoreError, StoreTx,
+    ts,
+};
 use crate::clock::Clock;
 use crate::domain::{
     Account, Appointment, AppointmentStatus, CallOutcome, CallPurpose, Facility, FacilityCode, FacilityLevel,
@@ -35,11 +38,13 @@ pub(crate) struct SqlTx {
     pub(super) backend: Backend,
     clock: Clock,
     pub(super) feed: Vec<FeedRow>,
+    /// Feed lengths at each open savepoint, so a rollback to it drops its feed rows too.
+    pub(super) feed_marks: Vec<usize>,
 }
 
 impl SqlTx {
     pub(super) fn new(tx: Transaction<'static, Any>, backend: Backend, clock: Clock) -> Self {
-        SqlTx { tx, backend, clock, feed: Vec::new() }
+        SqlTx { tx, backend, clock, feed: Vec::new(), feed_marks: Vec::new() }
     }
 
     pub(super) fn record(&mut self, entity: Entity, entity_id: i64, version: i64, op: Op, at: i64) {
@@ -73,16 +78,37 @@ impl SqlTx {
     }
 }
 
+/// Constraint violations the services explain in their own words: a needle found in
+/// the database's message (SQLite and PostgreSQL word them differently) and the text
+/// the caller gets, which names the rule and no table.
+const KNOWN_CONFLICTS: &[(&str, &str)] = &[
+    ("slot_full", "slot_full: the slot has no free place"),
+    ("appointments_one_active_per_citizen", "already_booked: the citizen already holds a place in this slot"),
+    ("appointments.slot_id, appointments.citizen_id", "already_booked: the citizen already holds a place in this slot"),
+    ("accounts_phone_key", "phone_taken: an account with this phone number exists"),
+    ("accounts.phone", "phone_taken: an account with this phone number exists"),
+    ("users_username_key", "username_taken: a user with this name exists"),
+    ("users.username", "username_taken: a user with this name exists"),
+    ("idempotency_keys", "idempotency_key_taken: the key was used concurrently"),
+];
+
 /// Maps constraint violations to the store's own errors, so callers can answer 409.
 pub(super) fn constraint(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         use sqlx::error::ErrorKind::*;
+        let message = db.message();
+        let known = KNOWN_CONFLICTS.iter().find(|(needle, _)| {
+            message.contains(needle) || db.constraint().is_some_and(|c| c.contains(needle))
+        });
+        if let Some((_, text)) = known {
+            return StoreError::Conflict((*text).to_string());
+        }
         match db.kind() {
-            UniqueViolation => return StoreError::Conflict(format!("already exists: {}", db.message())),
+            UniqueViolation => return StoreError::Conflict(format!("already exists: {message}")),
             ForeignKeyViolation => {
-                return StoreError::Conflict(format!("refers to a row that does not exist: {}", db.message()));
+                return StoreError::Conflict(format!("refers to a row that does not exist: {message}"));
             }
-            CheckViolation => return StoreError::Conflict(format!("violates a rule of the store: {}", db.message())),
+            CheckViolation => return StoreError::Conflict(format!("violates a rule of the store: {message}")),
             _ => {}
         }
     }
@@ -227,7 +253,8 @@ impl StoreTx for SqlTx {
         .bind(appointment_id)
         .bind(version)
         .execute(&mut *self.tx)
-        .await?;
+        .await
+        .map_err(constraint)?;
         if done.rows_affected() != 1 {
             return Err(StoreError::Conflict(format!("appointment {appointment_id} was changed concurrently")));
         }
@@ -338,5 +365,84 @@ impl StoreTx for SqlTx {
     async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.rollback().await?;
         Ok(())
+    }
+
+    async fn savepoint(&mut self) -> Result<(), StoreError> {
+        SqlTx::savepoint(self).await
+    }
+
+    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        SqlTx::release_savepoint(self).await
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        SqlTx::rollback_to_savepoint(self).await
+    }
+
+    async fn update_account(&mut self, id: i64, update: &AccountUpdate, at: DateTime<Utc>) -> Result<i64, StoreError> {
+        SqlTx::update_account(self, id, update, at).await
+    }
+
+    async fn close_account(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        SqlTx::close_account(self, id, at).await
+    }
+
+    async fn add_user(&mut self, user: &NewUser, at: DateTime<Utc>) -> Result<i64, StoreError> {
+        SqlTx::add_user(self, user, at).await
+    }
+
+    async fn change_user(
+        &mut self,
+        username: &str,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        SqlTx::change_user(self, username, disabled, password_hash, at).await
+    }
+
+    async fn create_session(
+        &mut self,
+        token_hash: &str,
+        owner: SessionOwner,
+        csrf: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        SqlTx::create_session(self, token_hash, owner, csrf, at, expires_at).await
+    }
+
+    async fn delete_session(&mut self, token_hash: &str) -> Result<(), StoreError> {
+        SqlTx::delete_session(self, token_hash).await
+    }
+
+    async fn set_login_code(&mut self, account_id: i64, code_hash: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        SqlTx::set_login_code(self, account_id, code_hash, expires_at).await
+    }
+
+    async fn use_login_code(
+        &mut self,
+        account_id: i64,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<bool, StoreError> {
+        SqlTx::use_login_code(self, account_id, code_hash, now, max_attempts).await
+    }
+
+    async fn put_idempotency(&mut self, records: &[IdempotencyRecord]) -> Result<(), StoreError> {
+        SqlTx::put_idempotency(self, records).await
+    }
+
+    async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        SqlTx::prune_idempotency(self, before).await
+    }
+
+    async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        SqlTx::append_audit(self, entries).await
+    }
+
+    async fn mark_reminded(&mut self, appointment_id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        SqlTx::mark_reminded(self, appointment_id, at).await
     }
 }

@@ -1,0 +1,138 @@
+//! The core services: accounts and logins, slots and bookings, video calls and user
+//! administration, as operations over the [`Store`] that check who asks and what
+//! they may touch. The HTTP layer (`web`) only translates requests into these calls.
+//!
+//! Every write goes through the [`Writer`] (group commit); reads go straight to the
+//! store. Background tasks (no-show marking, reminders, pruning) live in [`tasks`].
+
+mod accounts;
+pub mod auth;
+mod booking;
+mod calls;
+mod error;
+pub mod messages;
+pub mod tasks;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+pub use accounts::{AccountExport, Profile, ProfileUpdate, Registration, SessionInfo};
+pub use auth::{Principal, Role, Scope};
+pub use booking::{NewSlot, StatusChange};
+pub use calls::NewCall;
+pub use error::{ErrorBody, ServiceError};
+pub use messages::{Message, Messenger, Outbox};
+pub use writer::{IdemKey, Job, Reply, Writer, WriterStats, work};
+
+use crate::clock::Clock;
+use crate::reference::Reference;
+use crate::store::{AuditEntry, Store};
+
+/// Service settings with their defaults.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// How long after its slot starts a booked appointment becomes a no-show.
+    pub noshow_grace: Duration,
+    /// How long a citizen's session lasts.
+    pub citizen_session: Duration,
+    /// How long a staff session lasts: short, since staff tokens open more.
+    pub staff_session: Duration,
+    pub login_code_ttl: Duration,
+    pub login_code_attempts: i64,
+    /// Idempotency keys are kept at least this long.
+    pub idempotency_ttl: Duration,
+    pub timezone: Tz,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            noshow_grace: Duration::from_secs(2 * 3600),
+            citizen_session: Duration::from_secs(30 * 24 * 3600),
+            staff_session: Duration::from_secs(12 * 3600),
+            login_code_ttl: Duration::from_secs(10 * 60),
+            login_code_attempts: 5,
+            idempotency_ttl: Duration::from_secs(48 * 3600),
+            timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        }
+    }
+}
+
+/// The services over one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub clock: Clock,
+    pub messenger: Arc<dyn Messenger>,
+    pub reference: Arc<Reference>,
+    pub settings: ServiceSettings,
+}
+
+/// Who asks, for the audit log: a principal, or nobody yet.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Anonymous,
+    Principal(&'a Principal),
+}
+
+impl Caller<'_> {
+    pub fn actor(&self) -> (String, String) {
+        match self {
+            Caller::Anonymous => ("anonymous".into(), "none".into()),
+            Caller::Principal(p) => (p.subject.clone(), p.role.to_string()),
+        }
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        messenger: Arc<dyn Messenger>,
+        reference: Arc<Reference>,
+        settings: ServiceSettings,
+    ) -> Self {
+        let writer = Writer::start(store.clone(), clock.clone());
+        Services { store, writer, clock, messenger, reference, settings }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// An audit entry for `action` on `target`; the writer fills in the outcome.
+    pub fn audit_entry(&self, caller: Caller<'_>, action: &str, target: Option<String>) -> AuditEntry {
+        let (actor, role) = caller.actor();
+        AuditEntry {
+            at: self.now(),
+            actor,
+            role,
+            action: action.to_string(),
+            target,
+            outcome: String::new(),
+            status: 0,
+        }
+    }
+}
+
+/// What a write needs besides its work: who asked, what for, and its idempotency key.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub action: String,
+    pub idempotency: Option<IdemKey>,
+}
+
+impl WriteContext {
+    pub fn new(action: impl Into<String>) -> Self {
+        WriteContext { action: action.into(), idempotency: None }
+    }
+}
+
+fn dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
