@@ -41,6 +41,37 @@ pub struct FileConfig {
     pub reference_dir: Option<PathBuf>,
     #[serde(default)]
     pub suppression: Option<Suppression>,
+    #[serde(default)]
+    pub services: Option<ServicesConfig>,
+}
+
+/// `[services]`: settings of `homedoc serve`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// Minutes after its slot starts that a booked appointment becomes a no-show.
+    pub noshow_grace_minutes: u32,
+    /// The header a trusted reverse proxy sets to the client address (e.g.
+    /// `X-Forwarded-For`); unset, forwarding headers are ignored.
+    pub trusted_proxy_header: Option<String>,
+    /// Login and code requests allowed per minute per phone number or user name.
+    pub login_limit_per_account: u32,
+    /// Login and code requests allowed per minute per client address.
+    pub login_limit_per_address: u32,
+    /// Mark the session cookie Secure (when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        ServicesConfig {
+            noshow_grace_minutes: 120,
+            trusted_proxy_header: None,
+            login_limit_per_account: 5,
+            login_limit_per_address: 30,
+            secure_cookies: false,
+        }
+    }
 }
 
 /// Small-count suppression for reports that leave the ministry.
@@ -69,6 +100,7 @@ pub struct Settings {
     pub timezone: Tz,
     pub suppression: Suppression,
     pub reference_dir: Option<PathBuf>,
+    pub services: ServicesConfig,
     key_hex: Option<String>,
 }
 
@@ -111,6 +143,19 @@ impl Settings {
         }
         let reference_dir = env("HOMEDOC_REFERENCE_DIR").map(PathBuf::from).or(file.reference_dir);
         let suppression = file.suppression.unwrap_or_default();
+        let services = file.services.unwrap_or_default();
+        if let Some(h) = &services.trusted_proxy_header {
+            axum::http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| ConfigError::Invalid {
+                key: "services.trusted_proxy_header".into(),
+                message: format!("{h:?} is not a header name"),
+            })?;
+        }
+        if services.login_limit_per_account == 0 || services.login_limit_per_address == 0 {
+            return Err(ConfigError::Invalid {
+                key: "services.login_limit_per_*".into(),
+                message: "must be at least 1".into(),
+            });
+        }
         if suppression.min_count == 0 {
             return Err(ConfigError::Invalid {
                 key: "suppression.min_count".into(),
@@ -131,6 +176,7 @@ impl Settings {
             timezone,
             suppression,
             reference_dir,
+            services,
             key_hex,
         })
     }

@@ -13,3 +13,4 @@ pub mod generate;
 pub mod reference;
 pub mod services;
 pub mod store;
+pub mod web;

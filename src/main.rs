@@ -49,6 +49,17 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Run the core services (HTTP API) until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address to listen on (default: the configured bind, 127.0.0.1:8080); port 0 picks a free one.
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Manage staff users (the password is read from HOMEDOC_PASSWORD or standard input).
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
     /// Print the store's change feed as JSON lines.
     Feed {
         /// Only changes of this entity (account, appointment, slot, video_call, facility, health_worker).
@@ -68,6 +79,25 @@ enum DbCommand {
     Migrate,
     /// Row counts, and the published results measured against the store now.
     Stats,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user: station_staff and upper_doctor need a facility code, provincial_manager a
+    /// 34-set province code, donor a project id; evaluator and admin have no scope.
+    Add {
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Disable a user and end their sessions.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+    /// Set a new password and end the user's sessions.
+    Reset { username: String },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +130,16 @@ fn run() -> anyhow::Result<()> {
             println!("store at {} is up to date", app::redact(&settings.database_url));
         }
         Command::Db { command: DbCommand::Stats } => runtime.block_on(app::stats(&settings, &mut out))?,
+        Command::Serve { bind } => runtime.block_on(app::serve(&settings, bind, &mut out))?,
+        Command::User { command } => {
+            let command = match command {
+                UserCmd::Add { username, role, scope } => app::UserCommand::Add { username, role, scope },
+                UserCmd::Disable { username } => app::UserCommand::Disable { username },
+                UserCmd::Enable { username } => app::UserCommand::Enable { username },
+                UserCmd::Reset { username } => app::UserCommand::Reset { username },
+            };
+            runtime.block_on(app::user(&settings, command, &mut out))?
+        }
         Command::Feed { entity, after, limit } => {
             runtime.block_on(app::feed(&settings, entity.as_deref(), after, limit, &mut out))?
         }

@@ -104,9 +104,9 @@ impl Services {
     /// same either way, so the endpoint does not tell who has an account.
     pub async fn request_code(&self, phone: &str, ctx: &WriteContext) -> Result<Reply, ServiceError> {
         let phone = Phone::parse(phone)?;
-        let accepted = Reply::new(202, serde_json::json!({ "sent": "if the number has an account, a code is on its way" }));
+        let accepted =
+            Reply::new(202, serde_json::json!({ "sent": "if the number has an account, a code is on its way" }));
         let Some(account) = self.store.account_by_phone(phone.as_str()).await? else {
-            self.writer.audit(self.audit_entry(Caller::Anonymous, &ctx.action, None)).await?;
             return Ok(accepted);
         };
         let code = auth::new_login_code();
@@ -141,7 +141,6 @@ impl Services {
         let phone = Phone::parse(phone)?;
         let account = self.store.account_by_phone(phone.as_str()).await?;
         let Some(account) = account.filter(|a| a.closed_at.is_none()) else {
-            self.writer.audit(self.denied(Caller::Anonymous, ctx, None, 401)).await?;
             return Err(ServiceError::Unauthenticated);
         };
         let id = account.id;
@@ -174,13 +173,6 @@ impl Services {
         (hash, SessionInfo { token, csrf: auth::new_token(), role: role.to_string(), expires_at })
     }
 
-    fn denied(&self, caller: Caller<'_>, ctx: &WriteContext, target: Option<String>, status: u16) -> crate::store::AuditEntry {
-        let mut e = self.audit_entry(caller, &ctx.action, target);
-        e.outcome = "denied".into();
-        e.status = status;
-        e
-    }
-
     pub async fn login_staff(&self, username: &str, password: &str, ctx: &WriteContext) -> Result<Reply, ServiceError> {
         let user = self.store.user(username.trim()).await?;
         let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_string(), |u| u.password_hash.clone());
@@ -192,7 +184,6 @@ impl Services {
         let user = match user {
             Some(u) if ok && !u.disabled => u,
             _ => {
-                self.writer.audit(self.denied(Caller::Anonymous, ctx, None, 401)).await?;
                 return Err(ServiceError::Unauthenticated);
             }
         };
@@ -261,7 +252,12 @@ impl Services {
         self.store.account(id).await?.ok_or_else(|| ServiceError::NotFound(format!("account {id}")))
     }
 
-    pub async fn update_profile(&self, p: &Principal, u: ProfileUpdate, ctx: &WriteContext) -> Result<Reply, ServiceError> {
+    pub async fn update_profile(
+        &self,
+        p: &Principal,
+        u: ProfileUpdate,
+        ctx: &WriteContext,
+    ) -> Result<Reply, ServiceError> {
         let id = Self::own_account(p)?;
         let now = self.now();
         let update = AccountUpdate {
@@ -269,7 +265,9 @@ impl Services {
             sex: u.sex.as_deref().map(Sex::parse).transpose()?.map(|s| s.as_str().to_string()),
             birth_year: u.birth_year.map(|y| BirthYear::new(y, now)).transpose()?.map(|y| i64::from(y.get())),
             home_station: match u.home_station.as_deref() {
-                Some(code) => Some(self.station_exists(FacilityCode::parse(code)?.as_str(), "home_station").await?.code),
+                Some(code) => {
+                    Some(self.station_exists(FacilityCode::parse(code)?.as_str(), "home_station").await?.code)
+                }
                 None => None,
             },
         };
@@ -335,10 +333,17 @@ impl Services {
         let role = Role::parse(role)?;
         let scope = Scope::for_user(role, scope)?;
         if let Scope::Facility(code) = &scope {
-            let f = self.store.facility(code).await?.ok_or_else(|| ServiceError::invalid("scope", format!("no facility {code}")))?;
+            let f = self
+                .store
+                .facility(code)
+                .await?
+                .ok_or_else(|| ServiceError::invalid("scope", format!("no facility {code}")))?;
             let station = f.level == "commune_station";
             if station != (role == Role::StationStaff) {
-                return Err(ServiceError::invalid("scope", format!("{code} is not the kind of facility a {role} works at")));
+                return Err(ServiceError::invalid(
+                    "scope",
+                    format!("{code} is not the kind of facility a {role} works at"),
+                ));
             }
         }
         if let Scope::Project(id) = &scope {
@@ -350,7 +355,8 @@ impl Services {
         let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))??;
-        let user = NewUser { username: username.clone(), password_hash: hash, role: role.to_string(), scope: scope.stored() };
+        let user =
+            NewUser { username: username.clone(), password_hash: hash, role: role.to_string(), scope: scope.stored() };
         let now = self.now();
         let job = self.job(
             caller.map_or(Caller::Anonymous, Caller::Principal),
@@ -414,8 +420,8 @@ impl Services {
 
 fn check_username(s: &str) -> Result<String, ServiceError> {
     let s = s.trim();
-    let ok = (3..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let ok =
+        (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(s.to_string())
     } else {

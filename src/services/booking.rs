@@ -100,7 +100,13 @@ impl Services {
         Ok(slot)
     }
 
-    pub async fn book(&self, p: &Principal, slot_id: i64, reason: &str, ctx: &WriteContext) -> Result<Reply, ServiceError> {
+    pub async fn book(
+        &self,
+        p: &Principal,
+        slot_id: i64,
+        reason: &str,
+        ctx: &WriteContext,
+    ) -> Result<Reply, ServiceError> {
         let citizen = p.account_id().ok_or_else(|| ServiceError::forbidden("only a citizen books"))?;
         let reason = ReasonCategory::parse(reason)?;
         let slot = self.bookable_slot(slot_id).await?;
@@ -220,7 +226,12 @@ impl Services {
     }
 
     /// A station's appointments on a local day (default: today).
-    pub async fn worklist(&self, p: &Principal, station: &str, day: Option<NaiveDate>) -> Result<Vec<WorkItem>, ServiceError> {
+    pub async fn worklist(
+        &self,
+        p: &Principal,
+        station: &str,
+        day: Option<NaiveDate>,
+    ) -> Result<Vec<WorkItem>, ServiceError> {
         let f = self.station(station).await?;
         p.require_staff_of(&f.code)?;
         let tz = self.settings.timezone;

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, Role, Scope};
 use super::{Caller, Job, Reply, ServiceError, Services, WriteContext, work};
-use crate::domain::{BoundarySet, CallOutcome, DomainError, CallPurpose, FacilityCode, FacilityLevel, ProvinceCode, VideoCall};
+use crate::domain::{
+    BoundarySet, CallOutcome, CallPurpose, DomainError, FacilityCode, FacilityLevel, ProvinceCode, VideoCall,
+};
 use crate::store::{AreaSummary, CallInfo};
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -25,7 +27,11 @@ impl Services {
         };
         let purpose = CallPurpose::parse(&c.purpose)?;
         let to = FacilityCode::parse(&c.to)?;
-        let callee = self.store.facility(to.as_str()).await?.ok_or_else(|| ServiceError::invalid("to", format!("no facility {to}")))?;
+        let callee = self
+            .store
+            .facility(to.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::invalid("to", format!("no facility {to}")))?;
         let call = VideoCall::open(
             FacilityCode::parse(&station)?,
             FacilityLevel::CommuneStation,
@@ -59,7 +65,11 @@ impl Services {
         if !(p.role == Role::UpperDoctor && p.facility() == Some(code.as_str())) {
             return Err(ServiceError::forbidden(format!("only the doctors of {code} see its queue")));
         }
-        let f = self.store.facility(code.as_str()).await?.ok_or_else(|| ServiceError::NotFound(format!("facility {code}")))?;
+        let f = self
+            .store
+            .facility(code.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("facility {code}")))?;
         Ok(self.store.call_queue(f.id).await?)
     }
 
@@ -122,7 +132,8 @@ impl Services {
 
     /// Counts over a donor project's provinces.
     pub async fn project_summary(&self, p: &Principal, project: &str) -> Result<AreaSummary, ServiceError> {
-        let proj = self.reference.project(project).ok_or_else(|| ServiceError::NotFound(format!("project {project}")))?;
+        let proj =
+            self.reference.project(project).ok_or_else(|| ServiceError::NotFound(format!("project {project}")))?;
         let allowed = match &p.scope {
             Scope::National => matches!(p.role, Role::Evaluator | Role::Admin),
             Scope::Project(id) => id == project,

@@ -22,6 +22,8 @@ pub enum ServiceError {
     /// The request is well-formed but cannot be applied as sent (idempotency key reuse).
     #[error("{code}: {message}")]
     Unprocessable { code: String, message: String },
+    #[error("the request body is too large")]
+    TooLarge,
     #[error("too many requests; retry after {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     #[error("the service is busy; retry")]
@@ -63,6 +65,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => 403,
             ServiceError::Conflict { .. } => 409,
             ServiceError::Unprocessable { .. } => 422,
+            ServiceError::TooLarge => 413,
             ServiceError::RateLimited { .. } => 429,
             ServiceError::Unavailable => 503,
             ServiceError::Internal(_) => 500,
@@ -78,6 +81,7 @@ impl ServiceError {
             ServiceError::Conflict { code, message } | ServiceError::Unprocessable { code, message } => {
                 (code.clone(), message.clone(), None)
             }
+            ServiceError::TooLarge => ("too_large".into(), self.to_string(), Some("body".into())),
             ServiceError::RateLimited { .. } => ("rate_limited".into(), self.to_string(), None),
             ServiceError::Unavailable => ("unavailable".into(), self.to_string(), None),
             ServiceError::Internal(_) => ("internal".into(), "internal error".into(), None),

@@ -226,7 +226,11 @@ fn audited(mut entry: AuditEntry, result: &Result<Reply, ServiceError>) -> Audit
 
 /// What a replay of the key gets: the first result, unless it was a server-side
 /// failure, which a retry should be free to redo.
-fn idempotency_record(k: IdemKey, result: &Result<Reply, ServiceError>, at: DateTime<Utc>) -> Option<IdempotencyRecord> {
+fn idempotency_record(
+    k: IdemKey,
+    result: &Result<Reply, ServiceError>,
+    at: DateTime<Utc>,
+) -> Option<IdempotencyRecord> {
     let (status, body) = match result {
         Ok(reply) => (reply.status, reply.body.clone()),
         Err(e) if e.status() < 500 => (e.status(), serde_json::to_value(e.body()).ok()?),

@@ -167,6 +167,18 @@ pub(super) async fn insert<T>(
     rows: &[T],
     bind: impl for<'q> Fn(Q<'q>, &T) -> Q<'q>,
 ) -> Result<(), StoreError> {
+    insert_with(tx, table, columns, rows, "", bind).await
+}
+
+/// [`insert`] with a clause after the values, such as `ON CONFLICT DO NOTHING`.
+pub(super) async fn insert_with<T>(
+    tx: &mut SqlTx,
+    table: &str,
+    columns: &[&str],
+    rows: &[T],
+    tail: &str,
+    bind: impl for<'q> Fn(Q<'q>, &T) -> Q<'q>,
+) -> Result<(), StoreError> {
     let per_statement = (MAX_BINDS / columns.len()).clamp(1, MAX_ROWS);
     let backend = tx.backend;
     let head = format!("INSERT INTO {table} ({}) ", columns.join(", "));
@@ -175,10 +187,10 @@ pub(super) async fn insert<T>(
         // Full chunks share one SQL text, so the driver prepares it once.
         let sql = if chunk.len() == per_statement {
             full_sql
-                .get_or_insert_with(|| format!("{head}{}", values_clause(backend, columns.len(), per_statement)))
+                .get_or_insert_with(|| format!("{head}{}{tail}", values_clause(backend, columns.len(), per_statement)))
                 .clone()
         } else {
-            format!("{head}{}", values_clause(backend, columns.len(), chunk.len()))
+            format!("{head}{}{tail}", values_clause(backend, columns.len(), chunk.len()))
         };
         let mut q = sqlx::query(&sql);
         for row in chunk {

@@ -204,8 +204,12 @@ pub trait Store: Send + Sync {
     async fn appointment_view(&self, id: i64) -> Result<Option<AppointmentView>, StoreError>;
     async fn citizen_appointments(&self, citizen_id: i64) -> Result<Vec<AppointmentView>, StoreError>;
     /// The appointments of a station's slots starting in `[from, to)`.
-    async fn worklist(&self, station_id: i64, from: DateTime<Utc>, to: DateTime<Utc>)
-    -> Result<Vec<WorkItem>, StoreError>;
+    async fn worklist(
+        &self,
+        station_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<WorkItem>, StoreError>;
     async fn account(&self, id: i64) -> Result<Option<AccountInfo>, StoreError>;
     async fn account_by_phone(&self, phone: &str) -> Result<Option<AccountInfo>, StoreError>;
     async fn call(&self, id: i64) -> Result<Option<CallInfo>, StoreError>;
@@ -219,8 +223,12 @@ pub trait Store: Send + Sync {
     /// Booked appointments whose slot started before `before`.
     async fn due_noshows(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<i64>, StoreError>;
     /// Booked, not yet reminded appointments starting in `[from, to)`.
-    async fn due_reminders(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: u32)
-    -> Result<Vec<Reminder>, StoreError>;
+    async fn due_reminders(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Reminder>, StoreError>;
     async fn area_summary(&self, set: BoundarySet, provinces: &[String]) -> Result<AreaSummary, StoreError>;
 }
 
@@ -287,8 +295,12 @@ pub trait StoreTx: Send {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn delete_session(&mut self, token_hash: &str) -> Result<(), StoreError>;
-    async fn set_login_code(&mut self, account_id: i64, code_hash: &str, expires_at: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn set_login_code(
+        &mut self,
+        account_id: i64,
+        code_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// True if the code matches (and is consumed); misses count towards `max_attempts`.
     async fn use_login_code(
         &mut self,

@@ -116,7 +116,8 @@ pub(super) async fn appointment_view(pool: &AnyPool, id: i64) -> Result<Option<A
 }
 
 pub(super) async fn citizen_appointments(pool: &AnyPool, citizen_id: i64) -> Result<Vec<AppointmentView>, StoreError> {
-    let sql = format!("SELECT {APPOINTMENT_COLUMNS} {APPOINTMENT_FROM} WHERE a.citizen_id = $1 ORDER BY s.start_at, a.id");
+    let sql =
+        format!("SELECT {APPOINTMENT_COLUMNS} {APPOINTMENT_FROM} WHERE a.citizen_id = $1 ORDER BY s.start_at, a.id");
     let rows = sqlx::query(&sql).bind(citizen_id).fetch_all(pool).await?;
     rows.iter().map(appointment).collect()
 }
@@ -216,11 +217,10 @@ pub(super) async fn user_by_id(pool: &AnyPool, id: i64) -> Result<Option<UserRec
 }
 
 pub(super) async fn session(pool: &AnyPool, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-    let Some(r) =
-        sqlx::query("SELECT account_id, user_id, csrf, expires_at FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await?
+    let Some(r) = sqlx::query("SELECT account_id, user_id, csrf, expires_at FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?
     else {
         return Ok(None);
     };

@@ -362,7 +362,12 @@ impl Store for SqlStore {
         reads::citizen_appointments(&self.pool, citizen_id).await
     }
 
-    async fn worklist(&self, station_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<WorkItem>, StoreError> {
+    async fn worklist(
+        &self,
+        station_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<WorkItem>, StoreError> {
         reads::worklist(&self.pool, station_id, from, to).await
     }
 
@@ -406,7 +411,12 @@ impl Store for SqlStore {
         reads::due_noshows(&self.pool, before, limit).await
     }
 
-    async fn due_reminders(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: u32) -> Result<Vec<Reminder>, StoreError> {
+    async fn due_reminders(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Reminder>, StoreError> {
         reads::due_reminders(&self.pool, from, to, limit).await
     }
 

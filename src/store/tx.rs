@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    AccountUpdate, AuditEntry, Backend, Batch, Entity, IdempotencyRecord, NewUser, Op, SessionOwner, StoreError, StoreTx,
-    ts,
+    AccountUpdate, AuditEntry, Backend, Batch, Entity, IdempotencyRecord, NewUser, Op, SessionOwner, StoreError,
+    StoreTx, ts,
 };
 use crate::clock::Clock;
 use crate::domain::{
@@ -97,9 +97,9 @@ pub(super) fn constraint(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         use sqlx::error::ErrorKind::*;
         let message = db.message();
-        let known = KNOWN_CONFLICTS.iter().find(|(needle, _)| {
-            message.contains(needle) || db.constraint().is_some_and(|c| c.contains(needle))
-        });
+        let known = KNOWN_CONFLICTS
+            .iter()
+            .find(|(needle, _)| message.contains(needle) || db.constraint().is_some_and(|c| c.contains(needle)));
         if let Some((_, text)) = known {
             return StoreError::Conflict((*text).to_string());
         }
@@ -416,7 +416,12 @@ impl StoreTx for SqlTx {
         SqlTx::delete_session(self, token_hash).await
     }
 
-    async fn set_login_code(&mut self, account_id: i64, code_hash: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn set_login_code(
+        &mut self,
+        account_id: i64,
+        code_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         SqlTx::set_login_code(self, account_id, code_hash, expires_at).await
     }
 

@@ -58,11 +58,10 @@ impl SqlTx {
     ) -> Result<i64, StoreError> {
         let station = match &update.home_station {
             Some(code) => {
-                let station: Option<(i64, String)> =
-                    sqlx::query_as("SELECT id, level FROM facilities WHERE code = $1")
-                        .bind(code)
-                        .fetch_optional(&mut *self.tx)
-                        .await?;
+                let station: Option<(i64, String)> = sqlx::query_as("SELECT id, level FROM facilities WHERE code = $1")
+                    .bind(code)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
                 match station {
                     Some((id, level)) if level == "commune_station" => Some(id),
                     Some(_) => {
@@ -223,11 +222,17 @@ impl SqlTx {
         let expires_at: i64 = row.try_get(1)?;
         let attempts: i64 = row.try_get(2)?;
         if expires_at < ts(now) || attempts >= max_attempts {
-            sqlx::query("DELETE FROM login_codes WHERE account_id = $1").bind(account_id).execute(&mut *self.tx).await?;
+            sqlx::query("DELETE FROM login_codes WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *self.tx)
+                .await?;
             return Ok(false);
         }
         if stored == code_hash {
-            sqlx::query("DELETE FROM login_codes WHERE account_id = $1").bind(account_id).execute(&mut *self.tx).await?;
+            sqlx::query("DELETE FROM login_codes WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *self.tx)
+                .await?;
             return Ok(true);
         }
         sqlx::query("UPDATE login_codes SET attempts = attempts + 1 WHERE account_id = $1")
@@ -237,12 +242,15 @@ impl SqlTx {
         Ok(false)
     }
 
+    /// Keeps the first result of each key: a second one (which the server's in-flight
+    /// guard should prevent) is ignored rather than failing the shared commit.
     pub(super) async fn put_idempotency(&mut self, records: &[IdempotencyRecord]) -> Result<(), StoreError> {
-        super::bulk::insert(
+        super::bulk::insert_with(
             self,
             "idempotency_keys",
             &["caller", "key", "body_hash", "status", "response", "created_at"],
             records,
+            " ON CONFLICT (caller, key) DO NOTHING",
             |q, r| {
                 q.bind(r.caller.clone())
                     .bind(r.key.clone())
@@ -253,10 +261,6 @@ impl SqlTx {
             },
         )
         .await
-        .map_err(|e| match e {
-            StoreError::Db(e) => constraint(e),
-            e => e,
-        })
     }
 
     pub(super) async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> Result<u64, StoreError> {

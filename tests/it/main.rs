@@ -1,5 +1,6 @@
 //! The one integration-test binary (each extra binary would link everything again).
 
+mod api;
 mod cli;
 mod domain;
 mod generate;

@@ -142,8 +142,9 @@ async fn a_refused_change_writes_nothing() {
         tx.rollback().await.unwrap();
 
         // A duplicate phone is a conflict, and the half-written transaction leaves no trace.
+        let extra_slot = Slot::new(code("TYT02-0001"), t0() + Duration::days(3), 30, 2).unwrap();
         let mut tx = store.begin().await.unwrap();
-        tx.book(&booking(slot, citizen, t0())).await.unwrap();
+        tx.add_slot(&extra_slot).await.unwrap();
         let err = tx.add_account(&account("0912345678")).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{be}: {err}");
         tx.rollback().await.unwrap();
@@ -151,10 +152,16 @@ async fn a_refused_change_writes_nothing() {
         // A dropped transaction is rolled back too.
         {
             let mut tx = store.begin().await.unwrap();
-            tx.book(&booking(slot, citizen, t0())).await.unwrap();
+            tx.add_slot(&extra_slot).await.unwrap();
         }
         assert_eq!(store.changes(0, None, 100).await.unwrap().len(), before, "{be}");
         assert_eq!(store.counts().await.unwrap().appointments, 1, "{be}");
+        assert_eq!(store.counts().await.unwrap().slots, 1, "{be}");
+        // The same citizen twice on one slot is refused by the database.
+        let mut tx = store.begin().await.unwrap();
+        let err = tx.book(&booking(slot, citizen, t0())).await.unwrap_err();
+        assert!(err.to_string().contains("already_booked"), "{be}: {err}");
+        tx.rollback().await.unwrap();
         assert_eq!(store.appointment(appt).await.unwrap().unwrap().status, AppointmentStatus::Booked);
     })
     .await;

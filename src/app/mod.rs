@@ -28,6 +28,10 @@ pub enum AppError {
     Usage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Clock(#[from] crate::clock::ClockError),
+    #[error(transparent)]
+    Service(#[from] crate::services::ServiceError),
 }
 
 pub fn reference(settings: &Settings) -> Result<Reference, AppError> {
@@ -203,3 +207,6 @@ pub async fn feed(
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
 }
+
+mod serve;
+pub use serve::{UserCommand, serve, user};
