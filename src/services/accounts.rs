@@ -93,7 +93,7 @@ impl Services {
     }
 
     async fn station_exists(&self, code: &str, field: &str) -> Result<crate::store::FacilityInfo, ServiceError> {
-        match self.store.facility(code).await? {
+        match self.facility(code).await? {
             Some(f) if f.level == "commune_station" => Ok(f),
             Some(_) => Err(ServiceError::invalid(field, format!("{code} is not a commune health station"))),
             None => Err(ServiceError::invalid(field, format!("no station has the code {code}"))),

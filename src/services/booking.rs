@@ -42,7 +42,7 @@ impl Services {
 
     pub(super) async fn station(&self, code: &str) -> Result<FacilityInfo, ServiceError> {
         let code = FacilityCode::parse(code)?;
-        match self.store.facility(code.as_str()).await? {
+        match self.facility(code.as_str()).await? {
             Some(f) if f.level == "commune_station" => Ok(f),
             _ => Err(ServiceError::NotFound(format!("station {code}"))),
         }

@@ -30,7 +30,7 @@ pub use writer::{IdemKey, Job, Reply, Writer, WriterStats, work};
 
 use crate::clock::Clock;
 use crate::reference::Reference;
-use crate::store::{AuditEntry, Store};
+use crate::store::{AuditEntry, FacilityInfo, Store};
 
 /// Service settings with their defaults.
 #[derive(Debug, Clone)]
@@ -71,6 +71,10 @@ pub struct Services {
     pub messenger: Arc<dyn Messenger>,
     pub reference: Arc<Reference>,
     pub settings: ServiceSettings,
+    /// Facilities by code. A code always names the same facility and facilities are
+    /// never deleted, so an entry never goes stale; it spares every slot listing and
+    /// booking a query.
+    facilities: Arc<std::sync::RwLock<std::collections::HashMap<String, FacilityInfo>>>,
 }
 
 /// Who asks, for the audit log: a principal, or nobody yet.
@@ -98,7 +102,19 @@ impl Services {
         settings: ServiceSettings,
     ) -> Self {
         let writer = Writer::start(store.clone(), clock.clone());
-        Services { store, writer, clock, messenger, reference, settings }
+        Services { store, writer, clock, messenger, reference, settings, facilities: Arc::default() }
+    }
+
+    /// A facility by code, from the cache or the store.
+    pub async fn facility(&self, code: &str) -> Result<Option<FacilityInfo>, ServiceError> {
+        if let Some(f) = self.facilities.read().ok().and_then(|m| m.get(code).cloned()) {
+            return Ok(Some(f));
+        }
+        let found = self.store.facility(code).await?;
+        if let (Some(f), Ok(mut m)) = (&found, self.facilities.write()) {
+            m.insert(f.code.clone(), f.clone());
+        }
+        Ok(found)
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -1,5 +1,6 @@
-//! `homedoc serve` killed with SIGKILL in the middle of a booking load, then
-//! restarted: every booking acknowledged with a 2xx is there, none that was refused is.
+//! `homedoc serve` stopped in the middle of a booking load, by SIGKILL (a crash) or
+//! SIGTERM (a drain), then restarted: every booking acknowledged with a 2xx is there,
+//! none that was refused is; after SIGTERM the server exits cleanly.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -78,7 +79,13 @@ async fn prepare(url: &str, data_dir: &std::path::Path) {
     store.close().await;
 }
 
-async fn scenario(url: &str, label: &str) {
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    Kill,
+    Term,
+}
+
+async fn scenario(url: &str, label: &str, how: Stop) {
     let dir = tempfile::tempdir().unwrap();
     prepare(url, dir.path()).await;
     let server = start_server(dir.path(), url);
@@ -166,6 +173,18 @@ async fn scenario(url: &str, label: &str) {
             break;
         }
     }
+    let mut server = server;
+    match how {
+        Stop::Kill => server.child.kill().unwrap(),
+        Stop::Term => {
+            let pid = server.child.id().to_string();
+            assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        }
+    }
+    let exit = server.child.wait().unwrap();
+    if how == Stop::Term {
+        assert!(exit.success(), "{label}: after SIGTERM the server exits cleanly: {exit}");
+    }
     drop(server);
     for t in load {
         t.await.unwrap();
@@ -202,16 +221,16 @@ async fn scenario(url: &str, label: &str) {
     assert_eq!(health.status(), StatusCode::OK, "{label}");
     store.close().await;
     drop(again);
-    eprintln!("{label}: SIGKILL after {acknowledged} acknowledged and {refused} refused bookings; all as answered");
+    eprintln!("{label}: {how:?} after {acknowledged} acknowledged and {refused} refused bookings; all as answered");
 }
 
 #[tokio::test]
 async fn sigkill_mid_load_loses_no_acknowledged_booking() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    scenario(&url, "sqlite").await;
+    scenario(&url, "sqlite", Stop::Kill).await;
     match PgDatabase::create("api_sigkill").await {
-        Some(pg) => scenario(&pg.url, "postgres").await,
+        Some(pg) => scenario(&pg.url, "postgres", Stop::Kill).await,
         None => {
             use std::io::Write;
             let note =
@@ -219,4 +238,11 @@ async fn sigkill_mid_load_loses_no_acknowledged_booking() {
             std::io::stderr().write_all(note.as_bytes()).ok();
         }
     }
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    scenario(&url, "sqlite", Stop::Term).await;
 }
