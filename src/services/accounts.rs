@@ -211,18 +211,15 @@ impl Services {
         if session.expires_at <= self.now() {
             return Ok(None);
         }
+        if !session.owner_active {
+            return Ok(None);
+        }
         let (subject, role, scope) = match session.owner {
-            SessionOwner::Account(id) => match self.store.account(id).await? {
-                Some(a) if a.closed_at.is_none() => (format!("account:{id}"), Role::Citizen, Scope::Account(id)),
-                _ => return Ok(None),
-            },
-            SessionOwner::User(id) => match self.store.user_by_id(id).await? {
-                Some(u) if !u.disabled => {
-                    let role = Role::parse(&u.role)?;
-                    (format!("user:{id}"), role, Scope::for_user(role, u.scope.as_deref())?)
-                }
-                _ => return Ok(None),
-            },
+            SessionOwner::Account(id) => (format!("account:{id}"), Role::Citizen, Scope::Account(id)),
+            SessionOwner::User(id) => {
+                let role = Role::parse(session.user_role.as_deref().unwrap_or_default())?;
+                (format!("user:{id}"), role, Scope::for_user(role, session.user_scope.as_deref())?)
+            }
         };
         Ok(Some(Principal { subject, role, scope, csrf: session.csrf, via_cookie }))
     }

@@ -4,6 +4,8 @@
 //! The capacity of a slot and "one active place per citizen per slot" are enforced by
 //! the database (see the migrations); the checks here only give better messages first.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +72,9 @@ impl Services {
             idempotency: ctx.idempotency.clone(),
             is_booking: false,
         };
-        self.writer.submit(job).await
+        let reply = self.writer.submit(job).await;
+        self.changed_station(&f.code);
+        reply
     }
 
     /// Slots of a station in `[from, to)` (default: the next 14 days) with a free place.
@@ -81,7 +85,21 @@ impl Services {
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<SlotInfo>, ServiceError> {
         let f = self.station(station).await?;
-        let from = from.unwrap_or_else(|| self.now()).max(self.now());
+        let now = self.now();
+        if from.is_none() && to.is_none() {
+            // The default window, which nearly every caller asks for, is served from
+            // a listing at most a second old, minus the slots that have started since.
+            let list = match self.cached_listing(&f.code) {
+                Some(list) => list,
+                None => {
+                    let list = Arc::new(self.store.slots(f.id, now, now + chrono::Duration::days(14), true).await?);
+                    self.cache_listing(&f.code, list.clone());
+                    list
+                }
+            };
+            return Ok(list.iter().filter(|s| s.start >= now).cloned().collect());
+        }
+        let from = from.unwrap_or(now).max(now);
         let to = to.unwrap_or(from + chrono::Duration::days(14));
         if to <= from {
             return Err(ServiceError::invalid("to", "must be after from"));
@@ -93,7 +111,7 @@ impl Services {
     }
 
     async fn bookable_slot(&self, slot_id: i64) -> Result<SlotInfo, ServiceError> {
-        let slot = self.store.slot(slot_id).await?.ok_or_else(|| ServiceError::NotFound(format!("slot {slot_id}")))?;
+        let slot = self.slot_place(slot_id).await?.ok_or_else(|| ServiceError::NotFound(format!("slot {slot_id}")))?;
         if slot.start <= self.now() {
             return Err(ServiceError::invalid("slot_id", "the slot has already started"));
         }
@@ -122,7 +140,9 @@ impl Services {
             idempotency: ctx.idempotency.clone(),
             is_booking: true,
         };
-        self.writer.submit(job).await
+        let reply = self.writer.submit(job).await;
+        self.changed_station(&slot.station);
+        reply
     }
 
     async fn appointment(&self, id: i64) -> Result<AppointmentView, ServiceError> {
@@ -170,6 +190,7 @@ impl Services {
     ) -> Result<Reply, ServiceError> {
         let now = self.now();
         let id = a.id;
+        let station = a.station.clone();
         let job = Job {
             work: Some(work(move |tx| {
                 Box::pin(async move {
@@ -181,7 +202,9 @@ impl Services {
             idempotency: ctx.idempotency.clone(),
             is_booking: false,
         };
-        self.writer.submit(job).await
+        let reply = self.writer.submit(job).await;
+        self.changed_station(&station);
+        reply
     }
 
     /// Moves a citizen's booking to another slot: the old one is cancelled and the new
@@ -217,7 +240,10 @@ impl Services {
             idempotency: ctx.idempotency.clone(),
             is_booking: true,
         };
-        self.writer.submit(job).await
+        let reply = self.writer.submit(job).await;
+        self.changed_station(&old.station);
+        self.changed_station(&slot.station);
+        reply
     }
 
     pub async fn my_appointments(&self, p: &Principal) -> Result<Vec<AppointmentView>, ServiceError> {

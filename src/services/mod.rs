@@ -30,7 +30,7 @@ pub use writer::{IdemKey, Job, Reply, Writer, WriterStats, work};
 
 use crate::clock::Clock;
 use crate::reference::Reference;
-use crate::store::{AuditEntry, FacilityInfo, Store};
+use crate::store::{AuditEntry, FacilityInfo, SlotInfo, Store};
 
 /// Service settings with their defaults.
 #[derive(Debug, Clone)]
@@ -75,7 +75,21 @@ pub struct Services {
     /// never deleted, so an entry never goes stale; it spares every slot listing and
     /// booking a query.
     facilities: Arc<std::sync::RwLock<std::collections::HashMap<String, FacilityInfo>>>,
+    /// Each station's default free-slot listing, for at most [`LISTING_TTL`]; dropped
+    /// whenever this server changes the station's slots or bookings.
+    listings: Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<Vec<SlotInfo>>)>>>,
+    /// Slots by id, for where and when they are: a slot's station and start never
+    /// change, so a booking needs no query to check them. Only their place counts go
+    /// stale, and bookings never read those from here.
+    slot_places: Arc<std::sync::Mutex<std::collections::HashMap<i64, SlotInfo>>>,
 }
+
+/// Past this many remembered slots the memory starts over, which bounds it.
+const MAX_SLOT_PLACES: usize = 200_000;
+
+/// How long a station's free-slot listing may be served from memory. A listing a
+/// moment old is harmless: the database decides every booking.
+pub const LISTING_TTL: Duration = Duration::from_secs(1);
 
 /// Who asks, for the audit log: a principal, or nobody yet.
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +116,51 @@ impl Services {
         settings: ServiceSettings,
     ) -> Self {
         let writer = Writer::start(store.clone(), clock.clone());
-        Services { store, writer, clock, messenger, reference, settings, facilities: Arc::default() }
+        Services {
+            store,
+            writer,
+            clock,
+            messenger,
+            reference,
+            settings,
+            facilities: Arc::default(),
+            listings: Arc::default(),
+            slot_places: Arc::default(),
+        }
+    }
+
+    fn cached_listing(&self, station: &str) -> Option<Arc<Vec<SlotInfo>>> {
+        let map = self.listings.lock().ok()?;
+        let (at, list) = map.get(station)?;
+        (at.elapsed() < LISTING_TTL).then(|| list.clone())
+    }
+
+    fn cache_listing(&self, station: &str, list: Arc<Vec<SlotInfo>>) {
+        if let Ok(mut map) = self.listings.lock() {
+            map.insert(station.to_string(), (std::time::Instant::now(), list));
+        }
+    }
+
+    /// Where and when a slot is, from memory or the store.
+    pub(crate) async fn slot_place(&self, id: i64) -> Result<Option<SlotInfo>, ServiceError> {
+        if let Some(s) = self.slot_places.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(Some(s));
+        }
+        let found = self.store.slot(id).await?;
+        if let (Some(s), Ok(mut m)) = (&found, self.slot_places.lock()) {
+            if m.len() >= MAX_SLOT_PLACES {
+                m.clear();
+            }
+            m.insert(id, s.clone());
+        }
+        Ok(found)
+    }
+
+    /// Forgets a station's cached listing after a change to its slots or bookings.
+    pub(crate) fn changed_station(&self, station: &str) {
+        if let Ok(mut map) = self.listings.lock() {
+            map.remove(station);
+        }
     }
 
     /// A facility by code, from the cache or the store.

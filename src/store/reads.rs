@@ -217,10 +217,17 @@ pub(super) async fn user_by_id(pool: &AnyPool, id: i64) -> Result<Option<UserRec
 }
 
 pub(super) async fn session(pool: &AnyPool, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-    let Some(r) = sqlx::query("SELECT account_id, user_id, csrf, expires_at FROM sessions WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(pool)
-        .await?
+    let Some(r) = sqlx::query(
+        "SELECT s.account_id, s.user_id, s.csrf, s.expires_at, \
+                CASE WHEN s.account_id IS NOT NULL THEN (CASE WHEN a.closed_at IS NULL THEN 1 ELSE 0 END) \
+                     ELSE (CASE WHEN u.disabled = 0 THEN 1 ELSE 0 END) END, \
+                u.role, u.scope \
+         FROM sessions s LEFT JOIN accounts a ON a.id = s.account_id LEFT JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?
     else {
         return Ok(None);
     };
@@ -229,7 +236,14 @@ pub(super) async fn session(pool: &AnyPool, token_hash: &str) -> Result<Option<S
         (None, Some(u)) => SessionOwner::User(u),
         (None, None) => return Ok(None),
     };
-    Ok(Some(SessionRecord { owner, csrf: r.try_get(2)?, expires_at: from_ts(r.try_get(3)?) }))
+    Ok(Some(SessionRecord {
+        owner,
+        csrf: r.try_get(2)?,
+        expires_at: from_ts(r.try_get(3)?),
+        owner_active: r.try_get::<i64, _>(4)? == 1,
+        user_role: r.try_get(5)?,
+        user_scope: r.try_get(6)?,
+    }))
 }
 
 pub(super) async fn idempotency(

@@ -103,11 +103,17 @@ pub enum SessionOwner {
     User(i64),
 }
 
+/// A session with what authorising a request needs of its owner, read in one query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     pub owner: SessionOwner,
     pub csrf: String,
     pub expires_at: DateTime<Utc>,
+    /// The account is open, or the user enabled.
+    pub owner_active: bool,
+    /// The user's role and scope (`None` for a citizen).
+    pub user_role: Option<String>,
+    pub user_scope: Option<String>,
 }
 
 /// The first result of an idempotent request.

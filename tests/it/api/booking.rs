@@ -84,9 +84,15 @@ async fn booking_life_cycle() {
         // The citizen cancels; the place is free again.
         let (s, _) = srv.post(&format!("/api/v1/appointments/{moved}/cancel"), Some(&citizen), json!({})).await;
         assert_eq!(s, StatusCode::OK, "{be}");
+        let listed = |slots: &Value| slots.as_array().unwrap().iter().any(|s| s["id"] == slot2);
+        let (_, slots) = srv.get(&format!("/api/v1/stations/{STATION_A}/slots"), None).await;
+        assert!(listed(&slots), "{be}: the freed place is listed");
         let (s, b) = srv.book(&other, slot2).await;
         assert_eq!(s, StatusCode::CREATED, "{be}: {b}");
         let others = b["id"].as_i64().unwrap();
+        // The listing is cached for a second, but a booking through this server drops it.
+        let (_, slots) = srv.get(&format!("/api/v1/stations/{STATION_A}/slots"), None).await;
+        assert!(!listed(&slots), "{be}: a full slot is still listed: {slots}");
 
         // The day before, a reminder goes out through the message adapter.
         let reminders = srv.services.send_reminders().await.unwrap();
