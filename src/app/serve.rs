@@ -121,6 +121,9 @@ pub async fn user(settings: &Settings, command: UserCommand, out: &mut impl Writ
     let services = services(settings, store.clone(), clock)?;
     let result = match command {
         UserCommand::Add { username, role, scope } => {
+            // Refuse a wrong role or scope before asking for a password.
+            let parsed = crate::services::Role::parse(&role).map_err(crate::services::ServiceError::from)?;
+            crate::services::Scope::for_user(parsed, scope.as_deref()).map_err(crate::services::ServiceError::from)?;
             let password = read_password(out)?;
             let ctx = WriteContext::new("cli user add");
             services.add_user(None, &username, &password, &role, scope.as_deref(), &ctx).await
