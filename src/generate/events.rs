@@ -100,7 +100,9 @@ pub struct Simulation<'w> {
     /// u32 halves the largest structure of a national run.
     unbooked: Vec<Vec<u32>>,
     booked: Vec<Vec<u32>>,
-    slots: HashMap<(usize, i64), (i64, i64)>,
+    /// Open slots by (station, start): id, places taken, and who took them (a citizen
+    /// never holds two places in one slot; the store refuses it).
+    slots: HashMap<(usize, i64), (i64, i64, [i64; SLOT_CAPACITY as usize])>,
     pending: BinaryHeap<Reverse<Scheduled>>,
     pending_seq: u64,
     batch: Batch,
@@ -187,7 +189,8 @@ impl<'w> Simulation<'w> {
         for (st, id) in new_accounts {
             self.unbooked[st].push(id);
         }
-        self.slots.retain(|_, (_, start)| *start >= day_end - 86_400);
+        // Slots that started before yesterday take no more bookings: forget them.
+        self.slots.retain(|&(_, start), _| start >= day_end - 86_400);
         self.release_pending(day_end);
     }
 
@@ -243,8 +246,9 @@ impl<'w> Simulation<'w> {
         self.booked[st].choose(&mut self.rng).map(|&id| i64::from(id))
     }
 
-    /// A slot at the station on `day` or after with a free place: (id, start).
-    fn slot(&mut self, st: usize, mut day: NaiveDate, booked_at: i64) -> (i64, i64) {
+    /// A slot at the station on `day` or after with a free place that `citizen` does
+    /// not already hold: (id, start).
+    fn slot(&mut self, st: usize, mut day: NaiveDate, booked_at: i64, citizen: i64) -> (i64, i64) {
         loop {
             if day.weekday() == Weekday::Sun {
                 day = day + Days::new(1);
@@ -266,9 +270,11 @@ impl<'w> Simulation<'w> {
                         capacity: SLOT_CAPACITY,
                         at: booked_at - 60,
                     });
-                    (id, 0)
+                    (id, 0, [0; SLOT_CAPACITY as usize])
                 });
-                if entry.1 < SLOT_CAPACITY {
+                let taken = entry.1 as usize;
+                if taken < SLOT_CAPACITY as usize && !entry.2[..taken].contains(&citizen) {
+                    entry.2[taken] = citizen;
                     entry.1 += 1;
                     return (entry.0, start);
                 }
@@ -288,7 +294,7 @@ impl<'w> Simulation<'w> {
         let rng = &mut self.rng;
         let lead = if rng.random_bool(0.15) { 0 } else { 1 + (rng.random::<f64>().ln() / (2.0f64 / 3.0).ln()) as u64 };
         let day = chrono::DateTime::from_timestamp(booked_at + UTC_OFFSET, 0).expect("valid").date_naive();
-        let (slot_id, start) = self.slot(st, day + Days::new(lead.min(21)), booked_at);
+        let (slot_id, start) = self.slot(st, day + Days::new(lead.min(21)), booked_at, citizen);
         let id = self.next_appointment;
         self.next_appointment += 1;
         let rng = &mut self.rng;

@@ -100,6 +100,14 @@ async fn a_sample_history_is_complete_and_consistent() {
     let crosswalk: BTreeSet<(&str, &str)> = stations.iter().map(|(o, n)| (o.as_str(), n.as_str())).collect();
     assert_eq!(crosswalk, BTreeSet::from([("02", "08"), ("06", "19"), ("20", "20")]));
 
+    // One slot per station and start, each booked at most once by a citizen.
+    let twin_slots =
+        "SELECT COUNT(*) FROM (SELECT station_id, start_at FROM slots GROUP BY 1, 2 HAVING COUNT(*) > 1) t";
+    assert_eq!(scalar(&store, twin_slots).await, 0);
+    let twice =
+        "SELECT COUNT(*) FROM (SELECT slot_id, citizen_id FROM appointments GROUP BY 1, 2 HAVING COUNT(*) > 1) t";
+    assert_eq!(scalar(&store, twice).await, 0);
+
     // Every version of every appointment is in the history and in the feed, once.
     let history = scalar(&store, "SELECT COUNT(*) FROM appointment_history").await;
     let versions = scalar(&store, "SELECT SUM(version) FROM appointments").await;
