@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::auth::{self, Principal, Role, Scope};
-use super::{Caller, Job, Reply, ServiceError, Services, WriteContext, dur, work};
+use super::{Caller, Reply, ServiceError, Services, WriteContext, dur, work};
 use crate::domain::{Account, BirthYear, FacilityCode, PersonName, Phone, Sex, Vulnerability};
 use crate::store::{AccountInfo, AccountUpdate, AppointmentView, NewUser, SessionOwner};
 
@@ -55,15 +55,6 @@ pub struct AccountExport {
 }
 
 impl Services {
-    fn job(&self, caller: Caller<'_>, ctx: &WriteContext, target: Option<String>, w: super::writer::Work) -> Job {
-        Job {
-            work: Some(w),
-            audit: self.audit_entry(caller, &ctx.action, target),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: false,
-        }
-    }
-
     pub async fn register(&self, r: Registration, ctx: &WriteContext) -> Result<Reply, ServiceError> {
         let now = self.now();
         let account = Account::new(
@@ -348,10 +339,7 @@ impl Services {
                 return Err(ServiceError::invalid("scope", format!("no project {id}")));
             }
         }
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))??;
+        let hash = hash_off_thread(password).await?;
         let user =
             NewUser { username: username.clone(), password_hash: hash, role: role.to_string(), scope: scope.stored() };
         let now = self.now();
@@ -381,14 +369,7 @@ impl Services {
         Self::require_admin(caller)?;
         let username = username.trim().to_string();
         let hash = match password {
-            Some(pw) => {
-                let pw = pw.to_string();
-                Some(
-                    tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-                        .await
-                        .map_err(|e| ServiceError::Internal(e.to_string()))??,
-                )
-            }
+            Some(pw) => Some(hash_off_thread(pw).await?),
             None => None,
         };
         let now = self.now();
@@ -413,6 +394,14 @@ impl Services {
             Some(_) => Err(ServiceError::forbidden("only an admin manages users")),
         }
     }
+}
+
+/// argon2 takes tens of milliseconds of CPU: hashing runs off the async workers.
+async fn hash_off_thread(password: &str) -> Result<String, ServiceError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
 }
 
 fn check_username(s: &str) -> Result<String, ServiceError> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, Role};
-use super::{Caller, Job, Reply, ServiceError, Services, WriteContext, work};
+use super::{Caller, Reply, ServiceError, Services, WriteContext, work};
 use crate::domain::{Appointment, AppointmentStatus, BoundarySet, FacilityCode, ProvinceCode, ReasonCategory, Slot};
 use crate::store::{AppointmentView, FacilityInfo, SlotInfo, WorkItem};
 
@@ -61,17 +61,17 @@ impl Services {
         p.require_staff_of(&f.code)?;
         let slot = Slot::new(FacilityCode::parse(&f.code)?, s.start, s.duration_min, s.capacity)?;
         slot.ensure_future(self.now())?;
-        let job = Job {
-            work: Some(work(move |tx| {
+        let job = self.job(
+            Caller::Principal(p),
+            ctx,
+            Some(format!("station:{}", f.code)),
+            work(move |tx| {
                 Box::pin(async move {
                     let id = tx.add_slot(&slot).await?;
                     Ok(Reply::new(201, serde_json::json!({ "id": id })))
                 })
-            })),
-            audit: self.audit_entry(Caller::Principal(p), &ctx.action, Some(format!("station:{}", f.code))),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: false,
-        };
+            }),
+        );
         let reply = self.writer.submit(job).await;
         self.changed_station(&f.code);
         reply
@@ -129,17 +129,19 @@ impl Services {
         let reason = ReasonCategory::parse(reason)?;
         let slot = self.bookable_slot(slot_id).await?;
         let a = Appointment::new(slot.id, citizen, reason, AppointmentStatus::Booked, self.now(), None)?;
-        let job = Job {
-            work: Some(work(move |tx| {
-                Box::pin(async move {
-                    let id = tx.book(&a).await?;
-                    Ok(Reply::new(201, serde_json::json!({ "id": id, "slot_id": a.slot_id, "status": "booked" })))
-                })
-            })),
-            audit: self.audit_entry(Caller::Principal(p), &ctx.action, Some(format!("slot:{slot_id}"))),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: true,
-        };
+        let job = self
+            .job(
+                Caller::Principal(p),
+                ctx,
+                Some(format!("slot:{slot_id}")),
+                work(move |tx| {
+                    Box::pin(async move {
+                        let id = tx.book(&a).await?;
+                        Ok(Reply::new(201, serde_json::json!({ "id": id, "slot_id": a.slot_id, "status": "booked" })))
+                    })
+                }),
+            )
+            .booking();
         let reply = self.writer.submit(job).await;
         self.changed_station(&slot.station);
         reply
@@ -191,17 +193,17 @@ impl Services {
         let now = self.now();
         let id = a.id;
         let station = a.station.clone();
-        let job = Job {
-            work: Some(work(move |tx| {
+        let job = self.job(
+            Caller::Principal(p),
+            ctx,
+            Some(format!("appointment:{id}")),
+            work(move |tx| {
                 Box::pin(async move {
                     tx.set_status(id, to, now).await?;
                     Ok(Reply::new(200, serde_json::json!({ "id": id, "status": to })))
                 })
-            })),
-            audit: self.audit_entry(Caller::Principal(p), &ctx.action, Some(format!("appointment:{id}"))),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: false,
-        };
+            }),
+        );
         let reply = self.writer.submit(job).await;
         self.changed_station(&station);
         reply
@@ -225,8 +227,11 @@ impl Services {
         let reason = ReasonCategory::parse(&old.reason)?;
         let now = self.now();
         let a = Appointment::new(slot.id, old.citizen_id, reason, AppointmentStatus::Booked, now, Some(id))?;
-        let job = Job {
-            work: Some(work(move |tx| {
+        let job = self.job(
+            Caller::Principal(p),
+            ctx,
+            Some(format!("appointment:{id}")),
+            work(move |tx| {
                 Box::pin(async move {
                     tx.set_status(id, AppointmentStatus::Cancelled, now).await?;
                     let new_id = tx.book(&a).await?;
@@ -235,11 +240,8 @@ impl Services {
                         serde_json::json!({ "id": new_id, "slot_id": a.slot_id, "status": "booked", "rescheduled_from": id }),
                     ))
                 })
-            })),
-            audit: self.audit_entry(Caller::Principal(p), &ctx.action, Some(format!("appointment:{id}"))),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: true,
-        };
+            }),
+        ).booking();
         let reply = self.writer.submit(job).await;
         self.changed_station(&old.station);
         self.changed_station(&slot.station);

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, Role, Scope};
-use super::{Caller, Job, Reply, ServiceError, Services, WriteContext, work};
+use super::{Caller, Reply, ServiceError, Services, WriteContext, work};
 use crate::domain::{
     BoundarySet, CallOutcome, CallPurpose, DomainError, FacilityCode, FacilityLevel, ProvinceCode, VideoCall,
 };
@@ -45,17 +45,17 @@ impl Services {
             DomainError::Invalid { field: "callee_facility", reason } => ServiceError::invalid("to", reason),
             e => e.into(),
         })?;
-        let job = Job {
-            work: Some(work(move |tx| {
+        let job = self.job(
+            Caller::Principal(p),
+            ctx,
+            Some(format!("facility:{}", callee.code)),
+            work(move |tx| {
                 Box::pin(async move {
                     let id = tx.open_call(&call).await?;
                     Ok(Reply::new(201, serde_json::json!({ "id": id })))
                 })
-            })),
-            audit: self.audit_entry(Caller::Principal(p), &ctx.action, Some(format!("facility:{}", callee.code))),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: false,
-        };
+            }),
+        );
         self.writer.submit(job).await
     }
 
@@ -92,17 +92,17 @@ impl Services {
         }
         let outcome = outcome.map(CallOutcome::parse).transpose()?;
         let now = self.now();
-        let job = Job {
-            work: Some(work(move |tx| {
+        let job = self.job(
+            Caller::Principal(p),
+            ctx,
+            Some(format!("video_call:{id}")),
+            work(move |tx| {
                 Box::pin(async move {
                     tx.close_call(id, now, outcome).await?;
                     Ok(Reply::new(200, serde_json::json!({ "id": id, "ended_at": now, "outcome": outcome })))
                 })
-            })),
-            audit: self.audit_entry(Caller::Principal(p), &ctx.action, Some(format!("video_call:{id}"))),
-            idempotency: ctx.idempotency.clone(),
-            is_booking: false,
-        };
+            }),
+        );
         self.writer.submit(job).await
     }
 

@@ -179,6 +179,11 @@ impl Services {
         self.clock.now()
     }
 
+    /// A write on behalf of `caller`, audited as `ctx.action` on `target`.
+    pub(crate) fn job(&self, caller: Caller<'_>, ctx: &WriteContext, target: Option<String>, w: writer::Work) -> Job {
+        Job { idempotency: ctx.idempotency.clone(), ..Job::new(w, self.audit_entry(caller, &ctx.action, target)) }
+    }
+
     /// An audit entry for `action` on `target`; the writer fills in the outcome.
     pub fn audit_entry(&self, caller: Caller<'_>, action: &str, target: Option<String>) -> AuditEntry {
         let (actor, role) = caller.actor();

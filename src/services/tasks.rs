@@ -29,25 +29,25 @@ impl Services {
         loop {
             let due = self.store.due_noshows(cutoff, PAGE).await?;
             let n = due.len();
+            let before = done;
             for id in due {
                 let now = self.now();
-                let job = Job {
-                    work: Some(work(move |tx| {
+                let job = Job::new(
+                    work(move |tx| {
                         Box::pin(async move {
                             tx.set_status(id, AppointmentStatus::Noshow, now).await?;
                             Ok(Reply::new(200, serde_json::json!({ "id": id })))
                         })
-                    })),
-                    audit: system_entry(self, "noshow", id),
-                    idempotency: None,
-                    is_booking: false,
-                };
+                    }),
+                    system_entry(self, "noshow", id),
+                );
                 // One appointment changed by its staff meanwhile is not a failure of the pass.
                 if self.writer.submit(job).await.is_ok() {
                     done += 1;
                 }
             }
-            if n < PAGE as usize {
+            // A full page of which none could be changed would come back the same: stop.
+            if n < PAGE as usize || done == before {
                 return Ok(done);
             }
         }
@@ -84,17 +84,15 @@ impl Services {
                 self.messenger.send(&message).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
                 let id = r.appointment_id;
                 let now = self.now();
-                let job = Job {
-                    work: Some(work(move |tx| {
+                let job = Job::new(
+                    work(move |tx| {
                         Box::pin(async move {
                             tx.mark_reminded(id, now).await?;
                             Ok(Reply::new(200, serde_json::Value::Null))
                         })
-                    })),
-                    audit: system_entry(self, "reminder", id),
-                    idempotency: None,
-                    is_booking: false,
-                };
+                    }),
+                    system_entry(self, "reminder", id),
+                );
                 self.writer.submit(job).await?;
                 sent += 1;
             }
@@ -106,17 +104,15 @@ impl Services {
 
     pub async fn prune_idempotency_keys(&self) -> Result<u64, ServiceError> {
         let before = self.now() - dur(self.settings.idempotency_ttl);
-        let job = Job {
-            work: Some(work(move |tx| {
+        let job = Job::new(
+            work(move |tx| {
                 Box::pin(async move {
                     let n = tx.prune_idempotency(before).await?;
                     Ok(Reply::new(200, serde_json::json!({ "pruned": n })))
                 })
-            })),
-            audit: self.audit_entry(Caller::Anonymous, "prune_idempotency_keys", None),
-            idempotency: None,
-            is_booking: false,
-        };
+            }),
+            self.audit_entry(Caller::Anonymous, "prune_idempotency_keys", None),
+        );
         let reply = self.writer.submit(job).await?;
         Ok(reply.body["pruned"].as_u64().unwrap_or(0))
     }

@@ -66,6 +66,19 @@ pub struct Job {
     pub is_booking: bool,
 }
 
+impl Job {
+    /// A write with its audit entry, no idempotency key, not a booking.
+    pub fn new(work: Work, audit: AuditEntry) -> Self {
+        Job { work: Some(work), audit, idempotency: None, is_booking: false }
+    }
+
+    /// Counts the job as a booking in the metrics.
+    pub fn booking(mut self) -> Self {
+        self.is_booking = true;
+        self
+    }
+}
+
 struct Queued {
     job: Job,
     reply: oneshot::Sender<Result<Reply, ServiceError>>,
