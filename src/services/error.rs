@@ -109,7 +109,11 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound { entity, key } => ServiceError::NotFound(format!("{entity} {key}")),
             StoreError::Conflict(text) => match text.split_once(": ") {
                 Some((code, message)) if !code.contains(' ') => ServiceError::conflict(code, message),
-                _ => ServiceError::conflict("conflict", text),
+                // The store's generic wording carries the database's message: log it, do not send it.
+                _ => {
+                    eprintln!("homedoc: conflict: {text}");
+                    ServiceError::conflict("conflict", "the change conflicts with what is stored")
+                }
             },
             other => ServiceError::Internal(other.to_string()),
         }

@@ -256,7 +256,9 @@ impl StoreTx for SqlTx {
         .await
         .map_err(constraint)?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict(format!("appointment {appointment_id} was changed concurrently")));
+            return Err(StoreError::Conflict(format!(
+                "changed_concurrently: appointment {appointment_id} was changed concurrently"
+            )));
         }
         sqlx::query("INSERT INTO appointment_history (appointment_id, version, status, at) VALUES ($1, $2, $3, $4)")
             .bind(appointment_id)
@@ -331,7 +333,9 @@ impl StoreTx for SqlTx {
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict(format!("video call {call_id} was changed concurrently")));
+            return Err(StoreError::Conflict(format!(
+                "changed_concurrently: video call {call_id} was changed concurrently"
+            )));
         }
         self.record(Entity::VideoCall, call_id, version + 1, Op::Update, ts(ended_at));
         Ok(())
