@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub pseudonymisation_key: Option<String>,
     /// Where the reference data is read from; by default the copy built into the binary.
     pub reference_dir: Option<PathBuf>,
+    /// Where the pipeline files are read from; by default the copy built into the binary.
+    pub pipelines_dir: Option<PathBuf>,
     #[serde(default)]
     pub suppression: Option<Suppression>,
     #[serde(default)]
@@ -100,6 +102,7 @@ pub struct Settings {
     pub timezone: Tz,
     pub suppression: Suppression,
     pub reference_dir: Option<PathBuf>,
+    pub pipelines_dir: Option<PathBuf>,
     pub services: ServicesConfig,
     key_hex: Option<String>,
 }
@@ -142,6 +145,7 @@ impl Settings {
             decode_key(k)?;
         }
         let reference_dir = env("HOMEDOC_REFERENCE_DIR").map(PathBuf::from).or(file.reference_dir);
+        let pipelines_dir = env("HOMEDOC_PIPELINES_DIR").map(PathBuf::from).or(file.pipelines_dir);
         let suppression = file.suppression.unwrap_or_default();
         let services = file.services.unwrap_or_default();
         if let Some(h) = &services.trusted_proxy_header {
@@ -176,6 +180,7 @@ impl Settings {
             timezone,
             suppression,
             reference_dir,
+            pipelines_dir,
             services,
             key_hex,
         })

@@ -71,6 +71,38 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Run ingestion pipelines once, now (all of them, or those named), with progress.
+    Ingest {
+        pipelines: Vec<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// List the pipelines: schedule, last run with its row counts, next run.
+    Pipelines,
+    /// Run the pipelines on their schedules until SIGTERM or Ctrl-C (`serve` does it too).
+    Schedule,
+    /// Maintain the lake.
+    Lake {
+        #[command(subcommand)]
+        command: LakeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LakeCommand {
+    /// Compact small files into larger ones (readers see the same rows).
+    Optimize,
+    /// Remove files that no current table version references.
+    Vacuum {
+        /// Keep every file removed less than this many days ago (default: 10 years, the
+        /// telemedicine record retention).
+        #[arg(long, default_value_t = homedoc::lake::maintain::DEFAULT_RETENTION_DAYS)]
+        retention_days: u32,
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -142,6 +174,13 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Feed { entity, after, limit } => {
             runtime.block_on(app::feed(&settings, entity.as_deref(), after, limit, &mut out))?
+        }
+        Command::Ingest { pipelines, quiet } => runtime.block_on(app::ingest::ingest(&settings, &pipelines, quiet, &mut out))?,
+        Command::Pipelines => runtime.block_on(app::ingest::pipelines(&settings, &mut out))?,
+        Command::Schedule => runtime.block_on(app::ingest::schedule(&settings, &mut out))?,
+        Command::Lake { command: LakeCommand::Optimize } => runtime.block_on(app::ingest::optimize(&settings, &mut out))?,
+        Command::Lake { command: LakeCommand::Vacuum { retention_days, dry_run } } => {
+            runtime.block_on(app::ingest::vacuum(&settings, retention_days, dry_run, &mut out))?
         }
     }
     Ok(())

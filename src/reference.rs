@@ -223,6 +223,18 @@ impl Reference {
         }
     }
 
+    /// The text of one reference file, from `dir` or the built-in copy.
+    pub fn file_text(dir: Option<&Path>, name: &str) -> Result<String, String> {
+        match dir {
+            None => FILES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| text.to_string())
+                .ok_or_else(|| format!("{name}: not a reference file")),
+            Some(dir) => std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display())),
+        }
+    }
+
     pub fn province(&self, key: ProvinceKey) -> Option<&Province> {
         let list = match key.set {
             BoundarySet::P63 => &self.provinces_63,

@@ -32,6 +32,8 @@ pub enum AppError {
     Clock(#[from] crate::clock::ClockError),
     #[error(transparent)]
     Service(#[from] crate::services::ServiceError),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
 }
 
 pub fn reference(settings: &Settings) -> Result<Reference, AppError> {
@@ -45,7 +47,12 @@ pub async fn open_store(settings: &Settings) -> Result<SqlStore, AppError> {
 /// `homedoc check`: everything that can be checked before anything runs, every
 /// problem at once.
 pub fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
-    let r = reference(settings)?;
+    // Reference data and pipelines are checked together, so one run reports both.
+    let r = match (reference(settings), ingest::load_pipelines(settings)) {
+        (Ok(r), _) => r,
+        (Err(e), Ok(_)) => return Err(e),
+        (Err(e), Err(p)) => return Err(AppError::Usage(format!("{e}\n{p}"))),
+    };
     writeln!(
         out,
         "reference data ({}): ok: {} + {} provinces, {} projects, {} targets, {} published results",
@@ -56,6 +63,15 @@ pub fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> 
         r.targets.len(),
         r.published.len()
     )?;
+    match ingest::load_pipelines(settings) {
+        Ok(ps) => writeln!(
+            out,
+            "pipelines ({}): ok: {}",
+            settings.pipelines_dir.as_ref().map_or("built-in".to_string(), |d| d.display().to_string()),
+            ps.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+        )?,
+        Err(e) => return Err(e.into()),
+    }
     writeln!(
         out,
         "config: ok: database {}, lake {}, timezone {}",
@@ -208,5 +224,6 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
 }
 
+pub mod ingest;
 mod serve;
 pub use serve::{UserCommand, serve, user};

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::{AppError, open_store, redact, reference};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::ingest::Ingest;
 use crate::services::{Outbox, ServiceSettings, Services, WriteContext};
 use crate::store::SqlStore;
 use crate::web::{self, AppState, LimitSettings, WebSettings};
@@ -47,8 +48,17 @@ pub fn web_settings(settings: &Settings) -> WebSettings {
 pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl Write) -> Result<(), AppError> {
     let clock = Clock::from_env(settings.timezone)?;
     let store = open_store(settings).await?.with_clock(clock.clone());
-    let services = services(settings, store.clone(), clock)?;
-    let state = AppState::new(services, store.clone(), web_settings(settings));
+    let services = services(settings, store.clone(), clock.clone())?;
+    // The scheduler runs beside the services when the pipelines load; when they do
+    // not (say a drop folder is missing), the services still start and say why.
+    let ingest = match super::ingest::load_pipelines(settings) {
+        Ok(pipelines) => Some(Arc::new(Ingest::new(settings, Arc::new(store.clone()), pipelines, clock)?)),
+        Err(e) => {
+            writeln!(out, "homedoc: not scheduling ingestion: {e}")?;
+            None
+        }
+    };
+    let state = AppState::with_ingest(services, store.clone(), web_settings(settings), ingest.clone());
     let listener = TcpListener::bind(bind.unwrap_or(settings.bind)).await?;
     writeln!(out, "homedoc: listening on http://{}", listener.local_addr()?)?;
     writeln!(
@@ -64,12 +74,17 @@ pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl
         eprintln!("homedoc: stopping: finishing the requests in flight");
         let _ = stop_tx.send(true);
     });
+    let scheduler = ingest.map(|i| tokio::spawn(crate::ingest::schedule::run(i, stop.clone())));
     web::serve(listener, state, stop).await?;
+    if let Some(s) = scheduler {
+        // A run in progress finishes its commit first; the lake never sees half a run anyway.
+        let _ = s.await;
+    }
     store.close().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

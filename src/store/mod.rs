@@ -11,6 +11,7 @@
 //! the last number it saw never skips a change that committed late.
 
 mod bulk;
+pub mod feed;
 mod reads;
 mod records;
 mod sql;
@@ -172,6 +173,14 @@ pub trait Store: Send + Sync {
     async fn appointment_changes(&self, after: i64, limit: u32) -> Result<Vec<AppointmentChange>, StoreError>;
 
     async fn appointment(&self, id: i64) -> Result<Option<StoredAppointment>, StoreError>;
+
+    // Ingestion's reads: one entity's feed rows after `after`, joined to their rows.
+
+    async fn account_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AccountFeedRow>, StoreError>;
+    async fn appointment_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AppointmentFeedRow>, StoreError>;
+    async fn call_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::CallFeedRow>, StoreError>;
+    async fn facility_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::FacilityFeedRow>, StoreError>;
+    async fn facility_codes(&self) -> Result<Vec<String>, StoreError>;
 
     async fn facility_id(&self, code: &FacilityCode) -> Result<Option<i64>, StoreError>;
 

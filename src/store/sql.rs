@@ -13,7 +13,7 @@ use super::records::*;
 use super::tx::SqlTx;
 use super::{
     AppointmentChange, Backend, Change, Entity, Measured, Op, Store, StoreError, StoreTx, StoredAppointment,
-    TableCounts, from_ts, reads,
+    TableCounts, feed, from_ts, reads,
 };
 use crate::clock::Clock;
 use crate::domain::{AppointmentStatus, BoundarySet, FacilityCode, ReasonCategory};
@@ -226,6 +226,26 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn account_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AccountFeedRow>, StoreError> {
+        feed::accounts(&self.pool, after, limit).await
+    }
+
+    async fn appointment_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AppointmentFeedRow>, StoreError> {
+        feed::appointments(&self.pool, after, limit).await
+    }
+
+    async fn call_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::CallFeedRow>, StoreError> {
+        feed::calls(&self.pool, after, limit).await
+    }
+
+    async fn facility_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::FacilityFeedRow>, StoreError> {
+        feed::facilities(&self.pool, after, limit).await
+    }
+
+    async fn facility_codes(&self) -> Result<Vec<String>, StoreError> {
+        feed::facility_codes(&self.pool).await
     }
 
     async fn appointment(&self, id: i64) -> Result<Option<StoredAppointment>, StoreError> {

@@ -64,6 +64,8 @@ pub struct AppState {
     /// The concrete store, for the pool figures and PRAGMA readings of /metrics and /healthz.
     pub sql: SqlStore,
     pub web: WebSettings,
+    /// Ingestion, for `/api/v1/pipelines`; `None` when `serve` runs without pipelines.
+    pub ingest: Option<Arc<crate::ingest::Ingest>>,
     metrics: metrics::Metrics,
     limits: limits::Limits,
     inflight: guard::InFlight,
@@ -73,9 +75,19 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(services: Services, sql: SqlStore, web: WebSettings) -> Shared {
+        Self::with_ingest(services, sql, web, None)
+    }
+
+    pub fn with_ingest(
+        services: Services,
+        sql: SqlStore,
+        web: WebSettings,
+        ingest: Option<Arc<crate::ingest::Ingest>>,
+    ) -> Shared {
         Arc::new(AppState {
             services,
             sql,
+            ingest,
             limits: limits::Limits::new(web.limits),
             web,
             metrics: metrics::Metrics::new(),

@@ -49,6 +49,7 @@ pub const POLICIES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users/{username}/enable", Access::Roles(&[Admin])),
     ("POST", "/api/v1/users/{username}/reset", Access::Roles(&[Admin])),
     ("GET", "/api/v1/audit", Access::Roles(&[Admin])),
+    ("GET", "/api/v1/pipelines", Access::Roles(&[Evaluator, Admin])),
 ];
 
 /// The access of a route, or `None`: refused.

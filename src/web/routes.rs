@@ -71,6 +71,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(enable_user))
         .routes(routes!(reset_user))
         .routes(routes!(audit))
+        .routes(routes!(pipelines))
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = Registration,
@@ -440,4 +441,18 @@ async fn audit(State(st): State<Shared>, Auth(_admin): Auth, Query(q): Query<Aud
         .await
         .map_err(ApiError::from)?;
     Ok(Json(records).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/pipelines", tag = "ingestion",
+    responses((status = 200, body = [crate::ingest::status::PipelineStatus])))]
+async fn pipelines(
+    State(st): State<Shared>,
+    Auth(_p): Auth,
+) -> ApiResult<Json<Vec<crate::ingest::status::PipelineStatus>>> {
+    // Without pipelines (serve started without them) there is nothing to list.
+    let Some(ingest) = &st.ingest else { return Ok(Json(Vec::new())) };
+    let statuses = crate::ingest::status::statuses(ingest)
+        .await
+        .map_err(|e| ApiError::from(crate::services::ServiceError::Internal(e.to_string())))?;
+    Ok(Json(statuses))
 }

@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod domain;
 mod generate;
+mod ingest;
 mod reference;
 mod store;
 mod support;

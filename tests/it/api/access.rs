@@ -51,6 +51,7 @@ const EXPECT: &[(&str, &str, &[&str], bool)] = &[
     ("POST", "/api/v1/users/{username}/enable", &["admin"], false),
     ("POST", "/api/v1/users/{username}/reset", &["admin"], false),
     ("GET", "/api/v1/audit", &["admin"], false),
+    ("GET", "/api/v1/pipelines", &["evaluator", "admin"], false),
 ];
 
 /// Every (method, route) of the router, from the OpenAPI document it generates.
@@ -211,7 +212,7 @@ async fn request(
         ("POST", "/api/v1/users/{username}/reset") => {
             (route.replace("{username}", "target.user"), body(json!({ "password": "target.user-long-password" })))
         }
-        ("GET", "/api/v1/audit") => (route.into(), None),
+        ("GET", "/api/v1/audit" | "/api/v1/pipelines") => (route.into(), None),
         _ => panic!("{method} {route} is in the router but missing from the access matrix"),
     }
 }

@@ -1,0 +1,158 @@
+//! `homedoc ingest`, `pipelines`, `schedule` and `lake optimize|vacuum`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+use super::{AppError, open_store};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::ingest::status::statuses;
+use crate::ingest::{self, Ingest, IngestError, Pipeline, RunOutcome};
+use crate::lake::maintain;
+
+/// The configured pipelines, every problem of every file at once.
+pub fn load_pipelines(settings: &Settings) -> Result<Vec<Pipeline>, IngestError> {
+    ingest::config::load(settings.pipelines_dir.as_deref(), &settings.data_dir).map_err(IngestError::Config)
+}
+
+pub async fn open_ingest(settings: &Settings) -> Result<Ingest, AppError> {
+    let pipelines = load_pipelines(settings)?;
+    let clock = Clock::from_env(settings.timezone)?;
+    let store = open_store(settings).await?.with_clock(clock.clone());
+    Ok(Ingest::new(settings, Arc::new(store), pipelines, clock)?)
+}
+
+fn bar(hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows read ({per_sec}, {elapsed})")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// `homedoc ingest [PIPELINE...]`: runs the jobs once, now, in file order. A job
+/// that fails does not stop the others; the command fails if any did.
+pub async fn ingest(settings: &Settings, ids: &[String], quiet: bool, out: &mut impl Write) -> Result<(), AppError> {
+    let ingest = open_ingest(settings).await?;
+    let chosen: Vec<&Pipeline> = if ids.is_empty() {
+        ingest.pipelines().iter().collect()
+    } else {
+        ids.iter().map(|id| ingest.pipeline(id)).collect::<Result<_, _>>()?
+    };
+    let mut failed = Vec::new();
+    for p in chosen {
+        let bar = bar(quiet);
+        let result = ingest.run_job(p, true, &bar).await;
+        bar.finish_and_clear();
+        match result {
+            Ok(reports) => {
+                for r in reports {
+                    let what = match r.outcome {
+                        RunOutcome::Committed => "committed",
+                        RunOutcome::Resumed => "finished an interrupted run",
+                        RunOutcome::NothingNew => "nothing new",
+                    };
+                    if r.outcome == RunOutcome::NothingNew {
+                        writeln!(out, "{}: {what}", r.pipeline)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{}: run {} {what}: {} read = {} accepted + {} quarantined ({:.1} s, {:.0} rows/s)",
+                            r.pipeline,
+                            r.run,
+                            r.read,
+                            r.accepted,
+                            r.quarantined,
+                            r.elapsed.as_secs_f64(),
+                            r.read as f64 / r.elapsed.as_secs_f64().max(1e-9)
+                        )?;
+                    }
+                }
+            }
+            Err(e) => {
+                writeln!(out, "{}: FAILED: {e}", p.id)?;
+                failed.push(p.id.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Usage(format!("{} pipeline(s) failed: {}", failed.len(), failed.join(", "))))
+    }
+}
+
+/// `homedoc pipelines`.
+pub async fn pipelines(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
+    let ingest = open_ingest(settings).await?;
+    let tz = settings.timezone;
+    let local = |t: Option<DateTime<Utc>>| t.map_or("-".to_string(), |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string());
+    let n = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    writeln!(
+        out,
+        "{:<14} {:<14} {:<22} {:<10} {:<16} {:>9} {:>9} {:>6} {:<16}",
+        "pipeline", "schedule", "target", "last", "last run", "read", "accepted", "quar.", "next run"
+    )?;
+    for s in statuses(&ingest).await? {
+        writeln!(
+            out,
+            "{:<14} {:<14} {:<22} {:<10} {:<16} {:>9} {:>9} {:>6} {:<16}",
+            s.id,
+            s.schedule,
+            s.target,
+            s.last_status.as_deref().unwrap_or("never"),
+            local(s.last_run_at),
+            n(s.last_rows_read),
+            n(s.last_rows_accepted),
+            n(s.last_rows_quarantined),
+            local(s.next_run_at)
+        )?;
+        if let Some(e) = s.last_error.filter(|_| s.last_status.as_deref() == Some("failed")) {
+            writeln!(out, "  last error: {e}")?;
+        }
+    }
+    writeln!(out, "(times in {tz})")?;
+    Ok(())
+}
+
+/// `homedoc schedule`: the scheduler alone, until SIGTERM or Ctrl-C.
+pub async fn schedule(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
+    let ingest = Arc::new(open_ingest(settings).await?);
+    writeln!(out, "homedoc: scheduling {} pipelines (times in {})", ingest.pipelines().len(), settings.timezone)?;
+    out.flush()?;
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        super::serve::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    ingest::schedule::run(ingest, stop).await?;
+    Ok(())
+}
+
+/// `homedoc lake optimize`.
+pub async fn optimize(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
+    let lake = crate::lake::Lake::new(&settings.lake).map_err(IngestError::from)?;
+    for r in maintain::optimize(&lake).await.map_err(IngestError::from)? {
+        writeln!(out, "{}: {} small files compacted into {}", r.table, r.files_removed, r.files_added)?;
+    }
+    Ok(())
+}
+
+/// `homedoc lake vacuum`.
+pub async fn vacuum(settings: &Settings, retention_days: u32, dry_run: bool, out: &mut impl Write) -> Result<(), AppError> {
+    let lake = crate::lake::Lake::new(&settings.lake).map_err(IngestError::from)?;
+    for r in maintain::vacuum(&lake, retention_days, dry_run).await.map_err(IngestError::from)? {
+        let verb = if r.dry_run { "would remove" } else { "removed" };
+        writeln!(out, "{}: {verb} {} files unreferenced for more than {retention_days} days", r.table, r.files_deleted)?;
+    }
+    Ok(())
+}

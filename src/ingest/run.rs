@@ -1,0 +1,595 @@
+//! One run of a pipeline, and how it stays exactly-once across three tables.
+//!
+//! Delta commits are atomic per table, so a run commits in a fixed order, each
+//! commit carrying a Delta application transaction (`txn`) with the run's number:
+//!
+//! 1. `ingest_runs`: the *planned* record with the plan (feed range, files with their
+//!    hashes, reference file hash), `txn(<id>, N)`;
+//! 2. the target table: the accepted rows, `txn(<id>, N)`;
+//! 3. `quarantine`: the refused rows, `txn(<id>, N)`;
+//! 4. `ingest_runs`: the *succeeded* record, `txn(<id>/done, N)`.
+//!
+//! The Parquet files are written before step 1 and only become visible with their
+//! commit. A run starts by comparing `<id>` and `<id>/done` in the history: if a
+//! planned run is not done, it re-reads exactly its plan and repeats only the
+//! commits whose table has not yet seen `txn(<id>, N)`. So a crash anywhere leaves
+//! no table with a duplicate or a gap once the next run has finished.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use datafusion::arrow::array::{Array, AsArray};
+use deltalake::kernel::Transaction;
+use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
+
+use super::config::{DropSource, Pipeline, Source};
+use super::drops::{self, DropCheck, FileStamp};
+use super::failpoint;
+use super::feed::{self, FeedCheck};
+use super::history::{self, Plan, RunRecord, Status};
+use super::lock::PipelineLock;
+use super::pseudo::Pseudonymiser;
+use super::{IngestError, Quarantined};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::lake::rows::{Rows, Val};
+use crate::lake::schema::{INGEST_RUNS, QUARANTINE, TableDef, TableKind};
+use crate::lake::{Appender, Lake};
+use crate::reference::Reference;
+use crate::store::{Entity, Store};
+
+/// Rows per Arrow batch handed to the Parquet writer.
+const BATCH_ROWS: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// A new run committed its rows.
+    Committed,
+    /// A run cut off earlier was finished.
+    Resumed,
+    /// Nothing new: nothing was committed.
+    NothingNew,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub pipeline: String,
+    pub run: i64,
+    pub outcome: RunOutcome,
+    pub read: u64,
+    pub accepted: u64,
+    pub quarantined: u64,
+    pub elapsed: Duration,
+}
+
+/// Ingestion over one store, one lake and the loaded pipelines.
+pub struct Ingest {
+    pub lake: Lake,
+    store: Arc<dyn Store>,
+    pipelines: Vec<Pipeline>,
+    tz: Tz,
+    data_dir: PathBuf,
+    reference_dir: Option<PathBuf>,
+    pseudo: Pseudonymiser,
+    clock: Clock,
+}
+
+/// What staging a run produced, before any commit.
+struct Staged {
+    plan: Plan,
+    /// The data files written, or `None` when the target already has this run.
+    data: Option<Vec<deltalake::kernel::Add>>,
+    quarantine: Vec<Quarantined>,
+    read: u64,
+    accepted: u64,
+    /// The source has more than this run took.
+    more: bool,
+}
+
+fn done_id(p: &Pipeline) -> String {
+    format!("{}/done", p.id)
+}
+
+impl Ingest {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>, pipelines: Vec<Pipeline>, clock: Clock) -> Result<Self, IngestError> {
+        let key = settings.pseudonymisation_key().map_err(|e| IngestError::Source(e.to_string()))?;
+        Ok(Ingest {
+            lake: Lake::new(&settings.lake)?,
+            store,
+            pipelines,
+            tz: settings.timezone,
+            data_dir: settings.data_dir.clone(),
+            reference_dir: settings.reference_dir.clone(),
+            pseudo: Pseudonymiser::new(&key),
+            clock,
+        })
+    }
+
+    pub fn pipelines(&self) -> &[Pipeline] {
+        &self.pipelines
+    }
+
+    pub fn pipeline(&self, id: &str) -> Result<&Pipeline, IngestError> {
+        self.pipelines.iter().find(|p| p.id == id).ok_or_else(|| IngestError::UnknownPipeline(id.to_string()))
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Runs a pipeline until it has nothing new, holding its lock throughout. With
+    /// `wait`, waits for another process's run to end; otherwise returns `Locked`.
+    pub async fn run_job(&self, p: &Pipeline, wait: bool, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
+        let _lock = if wait {
+            match PipelineLock::try_acquire(&self.data_dir, &p.id) {
+                Err(IngestError::Locked(_)) => {
+                    progress.set_message(format!("{}: waiting for another process's run", p.id));
+                    PipelineLock::acquire(&self.data_dir, &p.id).await?
+                }
+                other => other?,
+            }
+        } else {
+            PipelineLock::try_acquire(&self.data_dir, &p.id)?
+        };
+        progress.set_message(p.id.clone());
+        let mut reports = Vec::new();
+        loop {
+            let (report, more) = self.run_once(p, progress).await?;
+            let stop = report.outcome == RunOutcome::NothingNew || !more;
+            if report.outcome != RunOutcome::NothingNew || reports.is_empty() {
+                reports.push(report);
+            }
+            if stop {
+                // A resumed run may be followed by new data: look once more.
+                if reports.last().is_some_and(|r| r.outcome == RunOutcome::Resumed) {
+                    continue;
+                }
+                return Ok(reports);
+            }
+        }
+    }
+
+    /// One run: finishes a run cut off earlier, or plans and commits a new one.
+    async fn run_once(&self, p: &Pipeline, progress: &ProgressBar) -> Result<(RunReport, bool), IngestError> {
+        let started = Instant::now();
+        let started_at = self.clock.now();
+        let runs = self.lake.open(&INGEST_RUNS).await?;
+        let planned = self.lake.txn_version(&INGEST_RUNS, &runs, &p.id).await?;
+        let done = self.lake.txn_version(&INGEST_RUNS, &runs, &done_id(p)).await?;
+        let history = history::read(&self.lake, Some(&p.id)).await?;
+        let report = |run, outcome, s: &Staged| RunReport {
+            pipeline: p.id.clone(),
+            run,
+            outcome,
+            read: s.read,
+            accepted: s.accepted,
+            quarantined: s.quarantine.len() as u64,
+            elapsed: started.elapsed(),
+        };
+
+        if planned > done {
+            let record = history
+                .iter()
+                .find(|r| r.run == planned && r.status == Status::Planned)
+                .ok_or_else(|| IngestError::Source(format!("{}: run {planned} is planned but its record is missing", p.id)))?;
+            let plan = record.plan.clone().ok_or_else(|| IngestError::Source(format!("{}: run {planned} has no plan", p.id)))?;
+            let data_done = self.data_txn(p, planned).await?;
+            let staged = self.stage(p, Some(plan), &history, !data_done, progress).await?;
+            failpoint::hit(failpoint::FILES_WRITTEN);
+            self.commit(p, planned, staged.data.clone(), &staged.quarantine, started_at, &staged).await?;
+            return Ok((report(planned, RunOutcome::Resumed, &staged), true));
+        }
+
+        let run = planned + 1;
+        let staged = match self.stage(p, None, &history, true, progress).await {
+            Ok(s) => s,
+            Err(e) => {
+                if matches!(e, IngestError::ChangedFiles { .. } | IngestError::Reference(_) | IngestError::Source(_)) {
+                    self.record_failure(p, run, started_at, 0, 0, 0, &e).await?;
+                }
+                return Err(e);
+            }
+        };
+        if staged.read == 0 {
+            return Ok((report(run, RunOutcome::NothingNew, &staged), false));
+        }
+        let quarantined = staged.quarantine.len() as u64;
+        let share = quarantined as f64 / staged.read as f64;
+        if share > p.validation.max_quarantine_share {
+            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+            for q in &staged.quarantine {
+                *reasons.entry(q.reason.to_string()).or_default() += 1;
+            }
+            let reasons = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
+            let e = IngestError::Threshold {
+                pipeline: p.id.clone(),
+                read: staged.read,
+                quarantined,
+                share: share * 100.0,
+                threshold: p.validation.max_quarantine_share * 100.0,
+                reasons,
+            };
+            self.record_failure(p, run, started_at, staged.read, staged.accepted, quarantined, &e).await?;
+            return Err(e);
+        }
+        failpoint::hit(failpoint::FILES_WRITTEN);
+        let record = RunRecord {
+            pipeline: p.id.clone(),
+            run,
+            status: Status::Planned,
+            started_at,
+            finished_at: self.clock.now(),
+            rows_read: staged.read as i64,
+            rows_accepted: staged.accepted as i64,
+            rows_quarantined: quarantined as i64,
+            plan: Some(staged.plan.clone()),
+            error: None,
+        };
+        self.append(&INGEST_RUNS, RunRecord::rows(&[record]), Some(Transaction::new(&p.id, run))).await?;
+        self.commit(p, run, staged.data.clone(), &staged.quarantine, started_at, &staged).await?;
+        let more = staged.more;
+        Ok((report(run, RunOutcome::Committed, &staged), more))
+    }
+
+    /// Whether the target table already holds run `run` of `p`.
+    async fn data_txn(&self, p: &Pipeline, run: i64) -> Result<bool, IngestError> {
+        let table = self.lake.open(p.target).await?;
+        Ok(self.lake.txn_version(p.target, &table, &p.id).await? >= run)
+    }
+
+    /// Steps 2 to 4 of the protocol, each skipped if its table already has the run.
+    async fn commit(
+        &self,
+        p: &Pipeline,
+        run: i64,
+        data: Option<Vec<deltalake::kernel::Add>>,
+        quarantine: &[Quarantined],
+        started_at: DateTime<Utc>,
+        staged: &Staged,
+    ) -> Result<(), IngestError> {
+        failpoint::hit(failpoint::BEFORE_COMMIT);
+        if let Some(adds) = data {
+            let mut table = self.lake.open(p.target).await?;
+            if self.lake.txn_version(p.target, &table, &p.id).await? < run {
+                let txn = Transaction::new(&p.id, run);
+                let meta = HashMap::from([("homedoc.run".to_string(), serde_json::json!(run))]);
+                if p.target.kind == TableKind::Reference {
+                    self.lake.commit_replace(p.target, &mut table, adds, txn, meta).await?;
+                } else {
+                    self.lake.commit_append(p.target, &mut table, adds, Some(txn), meta).await?;
+                }
+            }
+        }
+        failpoint::hit(failpoint::AFTER_COMMIT);
+        if !quarantine.is_empty() {
+            let table = self.lake.open(&QUARANTINE).await?;
+            if self.lake.txn_version(&QUARANTINE, &table, &p.id).await? < run {
+                let mut rows = Rows::new(&QUARANTINE);
+                let at = Val::ts(started_at);
+                for q in quarantine {
+                    rows.push(&[
+                        Val::Str(&p.id),
+                        Val::I64(run),
+                        Val::Str(&q.source),
+                        Val::Str(&q.location),
+                        Val::Str(q.reason.as_str()),
+                        Val::Str(&q.detail),
+                        Val::Str(&q.raw),
+                        at,
+                    ]);
+                }
+                self.append(&QUARANTINE, rows, Some(Transaction::new(&p.id, run))).await?;
+            }
+        }
+        failpoint::hit(failpoint::BETWEEN_TABLES);
+        let record = RunRecord {
+            pipeline: p.id.clone(),
+            run,
+            status: Status::Succeeded,
+            started_at,
+            finished_at: self.clock.now(),
+            rows_read: staged.read as i64,
+            rows_accepted: staged.accepted as i64,
+            rows_quarantined: staged.quarantine.len() as i64,
+            plan: None,
+            error: None,
+        };
+        self.append(&INGEST_RUNS, RunRecord::rows(&[record]), Some(Transaction::new(done_id(p), run))).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_failure(
+        &self,
+        p: &Pipeline,
+        run: i64,
+        started_at: DateTime<Utc>,
+        read: u64,
+        accepted: u64,
+        quarantined: u64,
+        e: &IngestError,
+    ) -> Result<(), IngestError> {
+        let record = RunRecord {
+            pipeline: p.id.clone(),
+            run,
+            status: Status::Failed,
+            started_at,
+            finished_at: self.clock.now(),
+            rows_read: read as i64,
+            rows_accepted: accepted as i64,
+            rows_quarantined: quarantined as i64,
+            plan: None,
+            error: Some(e.to_string()),
+        };
+        self.append(&INGEST_RUNS, RunRecord::rows(&[record]), None).await
+    }
+
+    /// Writes and commits a small table's rows in one go.
+    async fn append(&self, def: &'static TableDef, mut rows: Rows, txn: Option<Transaction>) -> Result<(), IngestError> {
+        let mut table = self.lake.open(def).await?;
+        let mut appender = Appender::new(def, &table)?;
+        appender.write(rows.finish().map_err(crate::lake::LakeError::from)?).await?;
+        let adds = appender.finish().await?;
+        self.lake.commit_append(def, &mut table, adds, txn, HashMap::new()).await?;
+        Ok(())
+    }
+
+    /// Reads the source (per `plan` when finishing a run, else whatever is new) and
+    /// writes the accepted rows as Parquet files if `write_data`.
+    async fn stage(
+        &self,
+        p: &Pipeline,
+        plan: Option<Plan>,
+        history: &[RunRecord],
+        write_data: bool,
+        progress: &ProgressBar,
+    ) -> Result<Staged, IngestError> {
+        let table = self.lake.open(p.target).await?;
+        let mut appender = if write_data { Some(Appender::new(p.target, &table)?) } else { None };
+        let mut rows = Rows::new(p.target);
+        let mut quarantine = Vec::new();
+        let facilities: HashSet<String> = self.store.facility_codes().await?.into_iter().collect();
+        let last_plan = history.iter().rev().find(|r| r.status == Status::Planned).and_then(|r| r.plan.clone());
+        let (plan, read, more) = match &p.source {
+            Source::Feed(entity) => {
+                let (after, upto) = match (&plan, &last_plan) {
+                    (Some(Plan::Feed { after, upto }), _) => (*after, Some(*upto)),
+                    (None, Some(Plan::Feed { upto, .. })) => (*upto, None),
+                    (None, _) => (0, None),
+                    (Some(other), _) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a feed plan", p.id))),
+                };
+                let check = FeedCheck { tz: self.tz, facilities: &facilities, pseudo: &self.pseudo };
+                let (last, read, more) = self
+                    .stage_feed(p, *entity, after, upto, &check, &mut rows, &mut quarantine, &mut appender, progress)
+                    .await?;
+                (Plan::Feed { after, upto: last.unwrap_or(after) }, read, more)
+            }
+            Source::Drop(src) => {
+                let ledger: HashMap<String, FileStamp> = history
+                    .iter()
+                    .filter(|r| r.status == Status::Planned)
+                    .filter_map(|r| match &r.plan {
+                        Some(Plan::Drop { files }) => Some(files.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .map(|f| (f.name.clone(), f))
+                    .collect();
+                let exact = match plan {
+                    Some(Plan::Drop { files }) => Some(files),
+                    None => None,
+                    Some(other) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a drop plan", p.id))),
+                };
+                let (files, read, more) = self
+                    .stage_drop(p, src, exact, &ledger, &facilities, &mut rows, &mut quarantine, &mut appender, progress)
+                    .await?;
+                (Plan::Drop { files }, read, more)
+            }
+            Source::Reference(file) => {
+                let text = Reference::file_text(self.reference_dir.as_deref(), file).map_err(IngestError::Source)?;
+                let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+                let expected = match &plan {
+                    Some(Plan::Reference { sha256, .. }) => Some(sha256.clone()),
+                    _ => None,
+                };
+                let last = match &last_plan {
+                    Some(Plan::Reference { sha256, .. }) => Some(sha256.clone()),
+                    _ => None,
+                };
+                if let Some(expected) = expected {
+                    if expected != sha256 {
+                        return Err(IngestError::ChangedFiles {
+                            pipeline: p.id.clone(),
+                            files: vec![format!("{file} changed since run was planned")],
+                        });
+                    }
+                } else if last.as_deref() == Some(sha256.as_str()) {
+                    return Ok(Staged {
+                        plan: Plan::Reference { file: file.clone(), sha256 },
+                        data: None,
+                        quarantine,
+                        read: 0,
+                        accepted: 0,
+                        more: false,
+                    });
+                }
+                let reference = Reference::load(self.reference_dir.as_deref())?;
+                rows = super::reference::rows(p.target, &reference);
+                let read = rows.len() as u64;
+                progress.inc(read);
+                (Plan::Reference { file: file.clone(), sha256 }, read, false)
+            }
+        };
+        let accepted = read - quarantine.len() as u64;
+        let data = match appender {
+            Some(mut a) => {
+                if !rows.is_empty() {
+                    a.write(rows.finish().map_err(crate::lake::LakeError::from)?).await?;
+                }
+                Some(a.finish().await?)
+            }
+            None => None,
+        };
+        Ok(Staged { plan, data, quarantine, read, accepted, more })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_feed(
+        &self,
+        p: &Pipeline,
+        entity: Entity,
+        after: i64,
+        upto: Option<i64>,
+        check: &FeedCheck<'_>,
+        rows: &mut Rows,
+        quarantine: &mut Vec<Quarantined>,
+        appender: &mut Option<Appender>,
+        progress: &ProgressBar,
+    ) -> Result<(Option<i64>, u64, bool), IngestError> {
+        let (mut position, mut last, mut read) = (after, None, 0u64);
+        let max = p.validation.max_rows_per_run;
+        loop {
+            if upto.is_some_and(|u| position >= u) {
+                return Ok((last, read, false));
+            }
+            let limit = match upto {
+                Some(_) => feed::PAGE,
+                None => feed::PAGE.min(u32::try_from(max - read).unwrap_or(u32::MAX)),
+            };
+            let page = feed::read_page(
+                self.store.as_ref(),
+                entity,
+                p.target,
+                &p.validation,
+                position,
+                upto,
+                limit,
+                check,
+                rows,
+                quarantine,
+            )
+            .await?;
+            let Some(seq) = page.last_seq else { return Ok((last, read, false)) };
+            position = seq;
+            last = Some(seq);
+            read += page.read;
+            progress.inc(page.read);
+            if rows.len() >= BATCH_ROWS {
+                flush(rows, appender).await?;
+            }
+            if upto.is_none() && read >= max {
+                return Ok((last, read, true));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_drop(
+        &self,
+        p: &Pipeline,
+        src: &DropSource,
+        exact: Option<Vec<FileStamp>>,
+        ledger: &HashMap<String, FileStamp>,
+        facilities: &HashSet<String>,
+        rows: &mut Rows,
+        quarantine: &mut Vec<Quarantined>,
+        appender: &mut Option<Appender>,
+        progress: &ProgressBar,
+    ) -> Result<(Vec<FileStamp>, u64, bool), IngestError> {
+        // Which files: exactly the plan's, or every new one in name order.
+        let mut todo: Vec<(PathBuf, Option<FileStamp>)> = Vec::new();
+        let mut changed = Vec::new();
+        match &exact {
+            Some(files) => todo.extend(files.iter().map(|f| (src.folder.join(&f.name), Some(f.clone())))),
+            None => {
+                for path in drops::list(src)? {
+                    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    let Some(known) = ledger.get(&name) else {
+                        todo.push((path, None));
+                        continue;
+                    };
+                    // A file already ingested is hashed again only if its size is the
+                    // same: a different size is a change without reading it.
+                    let size = std::fs::metadata(&path).map_err(|e| IngestError::Io(path.clone(), e))?.len();
+                    if known.size != size {
+                        changed.push(format!("{name} was ingested with {} bytes and now has {size}", known.size));
+                        continue;
+                    }
+                    let bytes = std::fs::read(&path).map_err(|e| IngestError::Io(path.clone(), e))?;
+                    let now = drops::stamp(&path, &bytes);
+                    if now != *known {
+                        changed.push(format!("{name} changed after it was ingested (SHA-256 now {})", now.sha256));
+                    }
+                }
+            }
+        }
+        if !changed.is_empty() {
+            return Err(IngestError::ChangedFiles { pipeline: p.id.clone(), files: changed });
+        }
+        let names: HashSet<&str> = exact.iter().flatten().map(|f| f.name.as_str()).collect();
+        let mut seen = self.existing_keys(p.target, &names).await?;
+        let mut check = DropCheck { tz: self.tz, facilities, seen: &mut seen };
+        let (mut read, mut stamps, mut more) = (0u64, Vec::new(), false);
+        for (i, (path, planned)) in todo.iter().enumerate() {
+            if exact.is_none() && read >= p.validation.max_rows_per_run {
+                more = i < todo.len();
+                break;
+            }
+            let bytes = std::fs::read(path).map_err(|e| IngestError::Io(path.clone(), e))?;
+            let stamp = drops::stamp(path, &bytes);
+            if planned.as_ref().is_some_and(|f| *f != stamp) {
+                return Err(IngestError::ChangedFiles {
+                    pipeline: p.id.clone(),
+                    files: vec![format!("{} changed after its run was planned", stamp.name)],
+                });
+            }
+            let counts =
+                drops::parse_file(p.target, src, &p.validation, &stamp.name, &bytes, &mut check, rows, quarantine)?;
+            read += counts.read;
+            progress.inc(counts.read);
+            stamps.push(stamp);
+            if rows.len() >= BATCH_ROWS {
+                flush(rows, appender).await?;
+            }
+        }
+        Ok((stamps, read, more))
+    }
+
+    /// The keys of a drop table's rows, except those from `files` (a run being
+    /// finished must not see its own rows as duplicates).
+    async fn existing_keys(&self, def: &'static TableDef, files: &HashSet<&str>) -> Result<HashSet<String>, IngestError> {
+        let mut keys = HashSet::new();
+        let key = def.key[0];
+        for batch in self.lake.read_columns(def, &[key, "source_file"]).await? {
+            let (k, f) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+            for i in 0..batch.num_rows() {
+                if !k.is_null(i) && !files.contains(f.value(i)) {
+                    keys.insert(k.value(i).to_string());
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+async fn flush(rows: &mut Rows, appender: &mut Option<Appender>) -> Result<(), IngestError> {
+    let batch = rows.finish().map_err(crate::lake::LakeError::from)?;
+    if let Some(a) = appender {
+        a.write(batch).await?;
+    }
+    Ok(())
+}

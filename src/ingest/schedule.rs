@@ -1,0 +1,113 @@
+//! The scheduler: every pipeline on its own cron schedule, in the configured
+//! timezone. Each pipeline has one task, so a job never overlaps itself (and the
+//! pipeline lock keeps `homedoc ingest` in another process from overlapping it); a
+//! failing job is retried with growing pauses until its next slot, without holding
+//! up the others; on start, a job whose last success is older than one period of its
+//! schedule runs at once to catch up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
+use tokio::sync::watch;
+
+use super::history::{self, Status};
+use super::{Ingest, IngestError, Pipeline};
+
+/// First pause after a failure; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// When each pipeline last succeeded, from the run history.
+pub async fn last_successes(ingest: &Ingest) -> Result<Vec<(String, Option<DateTime<Utc>>)>, IngestError> {
+    let runs = history::read(&ingest.lake, None).await?;
+    Ok(ingest
+        .pipelines()
+        .iter()
+        .map(|p| {
+            let last = runs.iter().filter(|r| r.pipeline == p.id && r.status == Status::Succeeded).map(|r| r.finished_at).max();
+            (p.id.clone(), last)
+        })
+        .collect())
+}
+
+/// Runs every pipeline on its schedule until `stop` turns true.
+pub async fn run(ingest: Arc<Ingest>, stop: watch::Receiver<bool>) -> Result<(), IngestError> {
+    let last = last_successes(&ingest).await?;
+    let mut tasks = Vec::new();
+    for p in ingest.pipelines().to_vec() {
+        let last = last.iter().find(|(id, _)| *id == p.id).and_then(|(_, t)| *t);
+        let (ingest, stop) = (ingest.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move { pipeline_loop(&ingest, &p, last, stop).await }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+/// Whether a pipeline last successful at `last` is a period or more behind at `now`.
+pub fn needs_catch_up(p: &Pipeline, last: Option<DateTime<Utc>>, now: DateTime<Utc>, tz: chrono_tz::Tz) -> bool {
+    match (last, p.period(now, tz)) {
+        (None, _) => true,
+        (Some(last), Some(period)) => now - last > period,
+        (Some(_), None) => false,
+    }
+}
+
+async fn pipeline_loop(ingest: &Ingest, p: &Pipeline, last: Option<DateTime<Utc>>, mut stop: watch::Receiver<bool>) {
+    let tz = ingest.timezone();
+    if needs_catch_up(p, last, ingest.clock().now(), tz) {
+        eprintln!("homedoc: {}: last success {}: catching up now", p.id, last.map_or("never".into(), |t| t.to_rfc3339()));
+        attempt_until(ingest, p, None, &mut stop).await;
+    }
+    loop {
+        let now = ingest.clock().now();
+        let Some(next) = p.next_run(now, tz) else {
+            eprintln!("homedoc: {}: its schedule never fires again", p.id);
+            return;
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let following = p.next_run(next, tz);
+        attempt_until(ingest, p, following, &mut stop).await;
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// Runs the job, retrying failures with backoff until `deadline` (the next slot).
+async fn attempt_until(ingest: &Ingest, p: &Pipeline, deadline: Option<DateTime<Utc>>, stop: &mut watch::Receiver<bool>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match ingest.run_job(p, false, &ProgressBar::hidden()).await {
+            Ok(reports) => {
+                let rows: u64 = reports.iter().map(|r| r.read).sum();
+                if rows > 0 {
+                    eprintln!("homedoc: {}: {} run(s), {rows} rows read", p.id, reports.len());
+                }
+                return;
+            }
+            Err(IngestError::Locked(_)) => {
+                eprintln!("homedoc: {}: already running in another process; skipped", p.id);
+                return;
+            }
+            Err(e) => {
+                eprintln!("homedoc: {}: failed, retrying in {}s: {e}", p.id, backoff.as_secs());
+                if deadline.is_some_and(|d| ingest.clock().now() + backoff >= d) {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The lake: Delta Lake tables (through the `deltalake` crate) under the data dir,
+//! or under any object-store URL. Every table is defined in [`schema`]; this module
+//! opens and creates them, appends staged Parquet files with an application
+//! transaction in one atomic commit, replaces reference tables whole, and reads
+//! tables back through DataFusion.
+//!
+//! Appends happen in two steps, [`Appender::finish`] (the Parquet files are written
+//! but no reader can see them) then [`Lake::commit_append`] (one Delta commit adds
+//! them all with the writer's transaction id), so that ingestion can decide between
+//! the two whether to publish at all.
+
+pub mod maintain;
+pub mod rows;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use url::Url;
+
+use schema::TableDef;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake location {0:?}: {1}")]
+    Location(String, String),
+    #[error("lake table {table}: {source}")]
+    Delta { table: String, source: DeltaTableError },
+    #[error("lake table {table}: {source}")]
+    Query { table: String, source: datafusion::error::DataFusionError },
+    #[error("lake: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("lake: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The lake at one location.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+    local: Option<PathBuf>,
+}
+
+impl Lake {
+    /// `location` is a directory (created if missing) or a URL (`file://`,
+    /// `memory://`, and `s3://` when built with the `s3` feature).
+    pub fn new(location: &str) -> Result<Self, LakeError> {
+        let bad = |m: String| LakeError::Location(location.to_string(), m);
+        let (root, local) = if location.contains("://") {
+            let mut url = Url::parse(location).map_err(|e| bad(e.to_string()))?;
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            let local = (url.scheme() == "file").then(|| url.to_file_path().map_err(|_| bad("not a local path".into())));
+            (url, local.transpose()?)
+        } else {
+            std::fs::create_dir_all(location).map_err(|e| bad(e.to_string()))?;
+            let abs = std::fs::canonicalize(location).map_err(|e| bad(e.to_string()))?;
+            let url = Url::from_directory_path(&abs).map_err(|_| bad("not an absolute path".into()))?;
+            (url, Some(abs))
+        };
+        #[cfg(feature = "s3")]
+        deltalake::aws::register_handlers(None);
+        Ok(Lake { root, local })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The lake's directory when it is on the local disk.
+    pub fn local_dir(&self) -> Option<&PathBuf> {
+        self.local.as_ref()
+    }
+
+    pub fn table_url(&self, def: &TableDef) -> Url {
+        self.root.join(&format!("{}/", def.name)).expect("table names are URL-safe")
+    }
+
+    fn delta_err(def: &TableDef) -> impl Fn(DeltaTableError) -> LakeError + '_ {
+        move |source| LakeError::Delta { table: def.name.to_string(), source }
+    }
+
+    /// Opens a table, or `None` if it was never created.
+    pub async fn open_existing(&self, def: &TableDef) -> Result<Option<DeltaTable>, LakeError> {
+        if let Some(dir) = &self.local {
+            if !dir.join(def.name).join("_delta_log").exists() {
+                return Ok(None);
+            }
+        }
+        let table = DeltaTable::try_from_url(self.table_url(def)).await.map_err(Self::delta_err(def))?;
+        Ok(table.version().is_some().then_some(table))
+    }
+
+    /// Opens a table, creating it (empty, with its schema and partitioning) if needed.
+    pub async fn open(&self, def: &TableDef) -> Result<DeltaTable, LakeError> {
+        if let Some(t) = self.open_existing(def).await? {
+            return Ok(t);
+        }
+        if let Some(dir) = &self.local {
+            std::fs::create_dir_all(dir.join(def.name))?;
+        }
+        let table = DeltaTable::try_from_url(self.table_url(def)).await.map_err(Self::delta_err(def))?;
+        let schema: StructType = def.schema().as_ref().try_into_kernel().map_err(|e| LakeError::Delta {
+            table: def.name.into(),
+            source: DeltaTableError::Generic(e.to_string()),
+        })?;
+        let created = table
+            .create()
+            .with_table_name(def.name)
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns(def.partition.iter().copied())
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Another process created it first: use theirs.
+            Err(_) if self.open_existing(def).await?.is_some() => Ok(self.open_existing(def).await?.expect("exists")),
+            Err(e) => Err(Self::delta_err(def)(e)),
+        }
+    }
+
+    /// The last version `app_id` committed to the table, from its Delta `txn` actions.
+    pub async fn txn_version(&self, def: &TableDef, table: &DeltaTable, app_id: &str) -> Result<i64, LakeError> {
+        let state = table.snapshot().map_err(Self::delta_err(def))?;
+        Ok(state.transaction_version(table.log_store().as_ref(), app_id).await.map_err(Self::delta_err(def))?.unwrap_or(0))
+    }
+
+    /// Commits staged files, or none, with the transaction `txn` and `metadata`.
+    pub async fn commit_append(
+        &self,
+        def: &TableDef,
+        table: &mut DeltaTable,
+        adds: Vec<Add>,
+        txn: Option<Transaction>,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<i64, LakeError> {
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: def.partition.map(|p| vec![p.to_string()]),
+            predicate: None,
+        };
+        self.commit(def, table, adds.into_iter().map(Action::Add).collect(), txn, metadata, operation).await
+    }
+
+    /// Replaces the whole content of a table with `adds`, in one commit.
+    pub async fn commit_replace(
+        &self,
+        def: &TableDef,
+        table: &mut DeltaTable,
+        adds: Vec<Add>,
+        txn: Transaction,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<i64, LakeError> {
+        let state = table.snapshot().map_err(Self::delta_err(def))?;
+        let mut actions: Vec<Action> =
+            state.log_data().into_iter().map(|f| Action::Remove(f.remove_action(true))).collect();
+        actions.extend(adds.into_iter().map(Action::Add));
+        let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
+        self.commit(def, table, actions, Some(txn), metadata, operation).await
+    }
+
+    async fn commit(
+        &self,
+        def: &TableDef,
+        table: &mut DeltaTable,
+        actions: Vec<Action>,
+        txn: Option<Transaction>,
+        metadata: HashMap<String, serde_json::Value>,
+        operation: DeltaOperation,
+    ) -> Result<i64, LakeError> {
+        let mut properties = CommitProperties::default().with_metadata(metadata);
+        if let Some(txn) = txn {
+            properties = properties.with_application_transaction(txn);
+        }
+        let state = table.snapshot().map_err(Self::delta_err(def))?;
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(state), table.log_store(), operation)
+            .await
+            .map_err(Self::delta_err(def))?;
+        let version = finalized.version();
+        table.state = Some(finalized.snapshot());
+        Ok(version)
+    }
+
+    /// A DataFusion session with `tables` registered under their names (at their
+    /// latest versions); tables never created are skipped.
+    pub async fn session(&self, tables: &[&TableDef]) -> Result<SessionContext, LakeError> {
+        let ctx = SessionContext::new();
+        for def in tables {
+            if let Some(table) = self.open_existing(def).await? {
+                self.register(&ctx, def, &table).await?;
+            }
+        }
+        Ok(ctx)
+    }
+
+    pub async fn register(&self, ctx: &SessionContext, def: &TableDef, table: &DeltaTable) -> Result<(), LakeError> {
+        let q = |source| LakeError::Query { table: def.name.to_string(), source };
+        table.update_datafusion_session(&ctx.state()).map_err(Self::delta_err(def))?;
+        let provider = table.table_provider().await.map_err(q)?;
+        ctx.register_table(def.name, provider).map_err(q)?;
+        Ok(())
+    }
+
+    /// Every row of a table (empty if it was never created).
+    pub async fn read_all(&self, def: &TableDef) -> Result<Vec<RecordBatch>, LakeError> {
+        let Some(table) = self.open_existing(def).await? else { return Ok(Vec::new()) };
+        let ctx = SessionContext::new();
+        self.register(&ctx, def, &table).await?;
+        let q = |source| LakeError::Query { table: def.name.to_string(), source };
+        ctx.table(def.name).await.map_err(q)?.collect().await.map_err(q)
+    }
+
+    /// Some columns of every row of a table (nothing if it was never created).
+    pub async fn read_columns(&self, def: &TableDef, columns: &[&str]) -> Result<Vec<RecordBatch>, LakeError> {
+        let Some(table) = self.open_existing(def).await? else { return Ok(Vec::new()) };
+        let ctx = SessionContext::new();
+        self.register(&ctx, def, &table).await?;
+        let q = |source| LakeError::Query { table: def.name.to_string(), source };
+        ctx.table(def.name).await.map_err(q)?.select_columns(columns).map_err(q)?.collect().await.map_err(q)
+    }
+
+    /// The table's current Delta version, or `None` if it was never created.
+    pub async fn version(&self, def: &TableDef) -> Result<Option<i64>, LakeError> {
+        Ok(self.open_existing(def).await?.and_then(|t| t.version()))
+    }
+}
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+
+/// Writes batches of one table as Parquet files that no reader sees until they are
+/// committed.
+pub struct Appender {
+    writer: RecordBatchWriter,
+    table: String,
+    rows: u64,
+}
+
+impl Appender {
+    pub fn new(def: &TableDef, table: &DeltaTable) -> Result<Self, LakeError> {
+        let writer = RecordBatchWriter::for_table(table).map_err(Lake::delta_err(def))?;
+        Ok(Appender { writer, table: def.name.to_string(), rows: 0 })
+    }
+
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        let table = self.table.clone();
+        self.writer.write(batch).await.map_err(|source| LakeError::Delta { table, source })
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes the files and returns their `add` actions, to be committed.
+    pub async fn finish(mut self) -> Result<Vec<Add>, LakeError> {
+        let table = self.table.clone();
+        self.writer.flush().await.map_err(|source| LakeError::Delta { table, source })
+    }
+}
+
+/// The lake's tables for `Arc` sharing in sessions.
+pub type SharedLake = Arc<Lake>;
