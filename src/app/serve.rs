@@ -51,12 +51,9 @@ pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl
     let services = services(settings, store.clone(), clock.clone())?;
     // The scheduler runs beside the services when the pipelines load; when they do
     // not (say a drop folder is missing), the services still start and say why.
-    let ingest = match super::ingest::load_pipelines(settings) {
-        Ok(pipelines) => Some(Arc::new(Ingest::new(settings, Arc::new(store.clone()), pipelines, clock)?)),
-        Err(e) => {
-            writeln!(out, "homedoc: not scheduling ingestion: {e}")?;
-            None
-        }
+    let (ingest, not_scheduled) = match super::ingest::load_pipelines(settings) {
+        Ok(pipelines) => (Some(Arc::new(Ingest::new(settings, Arc::new(store.clone()), pipelines, clock)?)), None),
+        Err(e) => (None, Some(e)),
     };
     let state = AppState::with_ingest(services, store.clone(), web_settings(settings), ingest.clone());
     let listener = TcpListener::bind(bind.unwrap_or(settings.bind)).await?;
@@ -67,6 +64,9 @@ pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl
         redact(&settings.database_url),
         settings.data_dir.join(Outbox::FILE).display()
     )?;
+    if let Some(e) = not_scheduled {
+        writeln!(out, "homedoc: not scheduling ingestion: {e}")?;
+    }
     out.flush()?;
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

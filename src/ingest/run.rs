@@ -149,15 +149,13 @@ impl Ingest {
         let mut reports = Vec::new();
         loop {
             let (report, more) = self.run_once(p, progress).await?;
-            let stop = report.outcome == RunOutcome::NothingNew || !more;
-            if report.outcome != RunOutcome::NothingNew || reports.is_empty() {
+            let outcome = report.outcome.clone();
+            if outcome != RunOutcome::NothingNew || reports.is_empty() {
                 reports.push(report);
             }
-            if stop {
-                // A resumed run may be followed by new data: look once more.
-                if reports.last().is_some_and(|r| r.outcome == RunOutcome::Resumed) {
-                    continue;
-                }
+            // After a run that was finished for an earlier process, look again for
+            // new data; otherwise go on while the source has more than a run takes.
+            if outcome == RunOutcome::NothingNew || (outcome == RunOutcome::Committed && !more) {
                 return Ok(reports);
             }
         }

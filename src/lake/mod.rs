@@ -142,7 +142,7 @@ impl Lake {
         adds: Vec<Add>,
         txn: Option<Transaction>,
         metadata: HashMap<String, serde_json::Value>,
-    ) -> Result<i64, LakeError> {
+    ) -> Result<u64, LakeError> {
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: def.partition.map(|p| vec![p.to_string()]),
@@ -159,7 +159,7 @@ impl Lake {
         adds: Vec<Add>,
         txn: Transaction,
         metadata: HashMap<String, serde_json::Value>,
-    ) -> Result<i64, LakeError> {
+    ) -> Result<u64, LakeError> {
         let state = table.snapshot().map_err(Self::delta_err(def))?;
         let mut actions: Vec<Action> =
             state.log_data().into_iter().map(|f| Action::Remove(f.remove_action(true))).collect();
@@ -176,7 +176,7 @@ impl Lake {
         txn: Option<Transaction>,
         metadata: HashMap<String, serde_json::Value>,
         operation: DeltaOperation,
-    ) -> Result<i64, LakeError> {
+    ) -> Result<u64, LakeError> {
         let mut properties = CommitProperties::default().with_metadata(metadata);
         if let Some(txn) = txn {
             properties = properties.with_application_transaction(txn);
@@ -218,7 +218,9 @@ impl Lake {
         let ctx = SessionContext::new();
         self.register(&ctx, def, &table).await?;
         let q = |source| LakeError::Query { table: def.name.to_string(), source };
-        ctx.table(def.name).await.map_err(q)?.collect().await.map_err(q)
+        let batches = ctx.table(def.name).await.map_err(q)?.collect().await.map_err(q)?;
+        let names: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
+        batches.iter().map(|b| conform(def, &names, b)).collect()
     }
 
     /// Some columns of every row of a table (nothing if it was never created).
@@ -227,16 +229,34 @@ impl Lake {
         let ctx = SessionContext::new();
         self.register(&ctx, def, &table).await?;
         let q = |source| LakeError::Query { table: def.name.to_string(), source };
-        ctx.table(def.name).await.map_err(q)?.select_columns(columns).map_err(q)?.collect().await.map_err(q)
+        let batches = ctx.table(def.name).await.map_err(q)?.select_columns(columns).map_err(q)?.collect().await.map_err(q)?;
+        batches.iter().map(|b| conform(def, columns, b)).collect()
     }
 
     /// The table's current Delta version, or `None` if it was never created.
-    pub async fn version(&self, def: &TableDef) -> Result<Option<i64>, LakeError> {
+    pub async fn version(&self, def: &TableDef) -> Result<Option<u64>, LakeError> {
         Ok(self.open_existing(def).await?.and_then(|t| t.version()))
     }
 }
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+
+/// A batch read back with the column types of the table's definition: the scan may
+/// hand out equivalent types (string views for text, for one), and callers rely on
+/// the schema that was written.
+fn conform(def: &TableDef, columns: &[&str], batch: &RecordBatch) -> Result<RecordBatch, LakeError> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for (i, name) in columns.iter().enumerate() {
+        let col = def.column(name).expect("a column of the table");
+        let ty = col.ty.arrow();
+        let array = batch.column(i);
+        arrays.push(if array.data_type() == &ty { array.clone() } else { datafusion::arrow::compute::cast(array, &ty)? });
+        fields.push(Field::new(*name, ty, true));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
 
 /// Writes batches of one table as Parquet files that no reader sees until they are
 /// committed.

@@ -33,9 +33,17 @@ fn help_lists_every_command_with_its_purpose() {
 #[test]
 fn check_reports_every_problem_and_fails() {
     let dir = tempfile::tempdir().unwrap();
+    // The drop folders the pipelines read are missing: both reported in one run.
+    let (ok, _, err) = homedoc(dir.path(), &["check"]);
+    assert!(!ok);
+    assert!(err.contains("drops/telemedicine: no such folder") && err.contains("drops/training: no such folder"), "{err}");
+    for d in ["drops/telemedicine", "drops/training"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
     let (ok, out, _) = homedoc(dir.path(), &["check"]);
     assert!(ok, "{out}");
     assert!(out.contains("reference data (built-in): ok"), "{out}");
+    assert!(out.contains("pipelines (built-in): ok: facilities, accounts"), "{out}");
 
     let reference = dir.path().join("ref");
     std::fs::create_dir(&reference).unwrap();
@@ -123,4 +131,23 @@ fn the_clock_can_be_fixed_and_moved() {
     assert_eq!(clock.now(), at + chrono::Duration::hours(2));
     assert_eq!(clock.today(tz).to_string(), "2026-10-31");
     assert!(!Clock::system().is_fixed());
+}
+
+#[test]
+fn ingest_then_list_the_pipelines() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::ingest::copy_tree(&crate::ingest::repo().join("data-samples/sample"), dir.path());
+    let (ok, out, err) = homedoc(dir.path(), &["ingest", "--quiet"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("telemedicine: run 1 committed:") && out.contains("quarantined"), "{out}");
+    let (ok, out, err) = homedoc(dir.path(), &["ingest", "--quiet", "appointments"]);
+    assert!(ok && out.trim() == "appointments: nothing new", "{out}{err}");
+    let (ok, out, err) = homedoc(dir.path(), &["pipelines"]);
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with("training ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("succeeded") && line.contains("20 * * * *"), "{line}");
+    let (ok, _, err) = homedoc(dir.path(), &["ingest", "nosuch"]);
+    assert!(!ok && err.contains("no pipeline \"nosuch\""), "{err}");
+    let (ok, out, err) = homedoc(dir.path(), &["lake", "vacuum", "--dry-run"]);
+    assert!(ok && out.contains("accounts: would remove 0 files"), "{out}{err}");
 }

@@ -39,10 +39,20 @@ fn ingest_cmd(dir: &Path, pipelines: &[&str], failpoint: Option<&str>) -> Comman
     c
 }
 
-/// Runs ingestion to the end; panics if it fails.
+/// Runs ingestion to the end; panics if it fails or takes more than two minutes.
 fn ingest_to_end(dir: &Path) {
-    let out = ingest_cmd(dir, &[], None).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let mut child =
+        Killed(ingest_cmd(dir, &[], None).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "homedoc ingest took more than two minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    use std::io::Read;
+    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.0.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(child.0.wait().unwrap().success(), "{out}");
 }
 
 /// Starts ingestion of `pipeline` armed at `stage` and kills it once it gets there.
@@ -184,4 +194,27 @@ async fn killed_runs_leave_no_duplicates_and_no_gaps_once_rerun() {
     }
     assert!(killed_mid_run >= 25, "only {killed_mid_run} of 50 kills landed during a run");
     store.close().await;
+}
+
+#[test]
+fn a_killed_process_never_keeps_a_pipeline_locked() {
+    use homedoc::ingest::IngestError;
+    use homedoc::ingest::lock::PipelineLock;
+    let dir = sample_data_dir();
+    let dir = dir.path();
+    let mut child = Killed(
+        ingest_cmd(dir, &["training"], Some(homedoc::ingest::failpoint::FILES_WRITTEN))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let reached = BufReader::new(stderr).lines().map_while(Result::ok).any(|l| l.contains("failpoint"));
+    assert!(reached);
+    assert!(matches!(PipelineLock::try_acquire(dir, "training"), Err(IngestError::Locked(_))));
+    assert!(PipelineLock::try_acquire(dir, "telemedicine").is_ok(), "other pipelines are free");
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(PipelineLock::try_acquire(dir, "training").is_ok(), "the dead process's lock is gone");
 }

@@ -81,7 +81,7 @@ pub async fn count(lake: &Lake, def: &TableDef) -> usize {
 }
 
 /// Row counts per table and Delta versions, to compare before and after a run.
-pub async fn versions(lake: &Lake) -> BTreeMap<&'static str, Option<i64>> {
+pub async fn versions(lake: &Lake) -> BTreeMap<&'static str, Option<u64>> {
     let mut out = BTreeMap::new();
     for t in schema::TABLES {
         out.insert(t.name, lake.version(t).await.unwrap());
