@@ -322,7 +322,7 @@ fn month_source(table: &TableDef) -> Option<usize> {
 }
 
 fn convert(values: &Fields, pos: &Pos, ty: ColType, tz: Tz) -> Result<Cell, Rejection> {
-    let bad = |reason: Reason, what: &str, v: &dyn std::fmt::Display| Err((reason, format!("{v:?} is not {what}", v = v.to_string())));
+    let bad = |reason: Reason, what: &str, v: &dyn std::fmt::Display| Err((reason, format!("{:?} is not {what}", v.to_string())));
     let text: Option<std::borrow::Cow<'_, str>> = match (values, pos) {
         (Fields::Csv(v), Pos::Index(i)) => {
             let s = v[*i].trim();

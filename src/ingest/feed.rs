@@ -25,7 +25,7 @@ pub struct FeedCheck<'a> {
     pub pseudo: &'a Pseudonymiser,
 }
 
-/// One page: how far it reached, and its rows sorted into the two tables.
+/// One page: how far it reached and how many feed rows it read.
 pub struct Page {
     /// The last feed number read, or `None` if the page was empty.
     pub last_seq: Option<i64>,
@@ -143,8 +143,8 @@ pub async fn read_page(
                         s(&h.op),
                         ts(h.at),
                         month(h.at, tz),
-                        opt_s(c.caller_station),
-                        opt_s(c.callee_facility),
+                        s(c.caller_station),
+                        s(c.callee_facility),
                         s(c.purpose),
                         ts(c.started_at),
                         opt_ts(c.ended_at),

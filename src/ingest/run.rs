@@ -127,10 +127,6 @@ impl Ingest {
         &self.clock
     }
 
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
-    }
-
     /// Runs a pipeline until it has nothing new, holding its lock throughout. With
     /// `wait`, waits for another process's run to end; otherwise returns `Locked`.
     pub async fn run_job(&self, p: &Pipeline, wait: bool, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
@@ -188,8 +184,9 @@ impl Ingest {
             let data_done = self.data_txn(p, planned).await?;
             let staged = self.stage(p, Some(plan), &history, !data_done, progress).await?;
             failpoint::hit(failpoint::FILES_WRITTEN);
-            self.commit(p, planned, staged.data.clone(), &staged.quarantine, started_at, &staged).await?;
-            return Ok((report(planned, RunOutcome::Resumed, &staged), true));
+            let report = report(planned, RunOutcome::Resumed, &staged);
+            self.commit(p, planned, staged, started_at).await?;
+            return Ok((report, true));
         }
 
         let run = planned + 1;
@@ -238,9 +235,9 @@ impl Ingest {
             error: None,
         };
         self.append(&INGEST_RUNS, RunRecord::rows(&[record]), Some(Transaction::new(&p.id, run))).await?;
-        self.commit(p, run, staged.data.clone(), &staged.quarantine, started_at, &staged).await?;
-        let more = staged.more;
-        Ok((report(run, RunOutcome::Committed, &staged), more))
+        let (report, more) = (report(run, RunOutcome::Committed, &staged), staged.more);
+        self.commit(p, run, staged, started_at).await?;
+        Ok((report, more))
     }
 
     /// Whether the target table already holds run `run` of `p`.
@@ -250,17 +247,10 @@ impl Ingest {
     }
 
     /// Steps 2 to 4 of the protocol, each skipped if its table already has the run.
-    async fn commit(
-        &self,
-        p: &Pipeline,
-        run: i64,
-        data: Option<Vec<deltalake::kernel::Add>>,
-        quarantine: &[Quarantined],
-        started_at: DateTime<Utc>,
-        staged: &Staged,
-    ) -> Result<(), IngestError> {
+    async fn commit(&self, p: &Pipeline, run: i64, staged: Staged, started_at: DateTime<Utc>) -> Result<(), IngestError> {
         failpoint::hit(failpoint::BEFORE_COMMIT);
-        if let Some(adds) = data {
+        let quarantine = &staged.quarantine;
+        if let Some(adds) = staged.data {
             let mut table = self.lake.open(p.target).await?;
             if self.lake.txn_version(p.target, &table, &p.id).await? < run {
                 let txn = Transaction::new(&p.id, run);
@@ -360,7 +350,6 @@ impl Ingest {
         let mut appender = if write_data { Some(Appender::new(p.target, &table)?) } else { None };
         let mut rows = Rows::new(p.target);
         let mut quarantine = Vec::new();
-        let facilities: HashSet<String> = self.store.facility_codes().await?.into_iter().collect();
         let last_plan = history.iter().rev().find(|r| r.status == Status::Planned).and_then(|r| r.plan.clone());
         let (plan, read, more) = match &p.source {
             Source::Feed(entity) => {
@@ -370,6 +359,7 @@ impl Ingest {
                     (None, _) => (0, None),
                     (Some(other), _) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a feed plan", p.id))),
                 };
+                let facilities = self.facility_codes().await?;
                 let check = FeedCheck { tz: self.tz, facilities: &facilities, pseudo: &self.pseudo };
                 let (last, read, more) = self
                     .stage_feed(p, *entity, after, upto, &check, &mut rows, &mut quarantine, &mut appender, progress)
@@ -392,6 +382,7 @@ impl Ingest {
                     None => None,
                     Some(other) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a drop plan", p.id))),
                 };
+                let facilities = self.facility_codes().await?;
                 let (files, read, more) = self
                     .stage_drop(p, src, exact, &ledger, &facilities, &mut rows, &mut quarantine, &mut appender, progress)
                     .await?;
@@ -565,6 +556,10 @@ impl Ingest {
             }
         }
         Ok((stamps, read, more))
+    }
+
+    async fn facility_codes(&self) -> Result<HashSet<String>, IngestError> {
+        Ok(self.store.facility_codes().await?.into_iter().collect())
     }
 
     /// The keys of a drop table's rows, except those from `files` (a run being

@@ -12,32 +12,18 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use tokio::sync::watch;
 
-use super::history::{self, Status};
 use super::{Ingest, IngestError, Pipeline};
 
 /// First pause after a failure; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
-/// When each pipeline last succeeded, from the run history.
-pub async fn last_successes(ingest: &Ingest) -> Result<Vec<(String, Option<DateTime<Utc>>)>, IngestError> {
-    let runs = history::read(&ingest.lake, None).await?;
-    Ok(ingest
-        .pipelines()
-        .iter()
-        .map(|p| {
-            let last = runs.iter().filter(|r| r.pipeline == p.id && r.status == Status::Succeeded).map(|r| r.finished_at).max();
-            (p.id.clone(), last)
-        })
-        .collect())
-}
-
 /// Runs every pipeline on its schedule until `stop` turns true.
 pub async fn run(ingest: Arc<Ingest>, stop: watch::Receiver<bool>) -> Result<(), IngestError> {
-    let last = last_successes(&ingest).await?;
+    let statuses = super::status::statuses(&ingest).await?;
     let mut tasks = Vec::new();
     for p in ingest.pipelines().to_vec() {
-        let last = last.iter().find(|(id, _)| *id == p.id).and_then(|(_, t)| *t);
+        let last = statuses.iter().find(|s| s.id == p.id).and_then(|s| s.last_success_at);
         let (ingest, stop) = (ingest.clone(), stop.clone());
         tasks.push(tokio::spawn(async move { pipeline_loop(&ingest, &p, last, stop).await }));
     }

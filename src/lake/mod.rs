@@ -72,10 +72,6 @@ impl Lake {
         Ok(Lake { root, local })
     }
 
-    pub fn root(&self) -> &Url {
-        &self.root
-    }
-
     /// The lake's directory when it is on the local disk.
     pub fn local_dir(&self) -> Option<&PathBuf> {
         self.local.as_ref()
@@ -122,9 +118,8 @@ impl Lake {
             .await;
         match created {
             Ok(t) => Ok(t),
-            // Another process created it first: use theirs.
-            Err(_) if self.open_existing(def).await?.is_some() => Ok(self.open_existing(def).await?.expect("exists")),
-            Err(e) => Err(Self::delta_err(def)(e)),
+            // Another process may have created it first: use theirs.
+            Err(e) => self.open_existing(def).await?.ok_or_else(|| Self::delta_err(def)(e)),
         }
     }
 
@@ -263,26 +258,20 @@ fn conform(def: &TableDef, columns: &[&str], batch: &RecordBatch) -> Result<Reco
 pub struct Appender {
     writer: RecordBatchWriter,
     table: String,
-    rows: u64,
 }
 
 impl Appender {
     pub fn new(def: &TableDef, table: &DeltaTable) -> Result<Self, LakeError> {
         let writer = RecordBatchWriter::for_table(table).map_err(Lake::delta_err(def))?;
-        Ok(Appender { writer, table: def.name.to_string(), rows: 0 })
+        Ok(Appender { writer, table: def.name.to_string() })
     }
 
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.rows += batch.num_rows() as u64;
         let table = self.table.clone();
         self.writer.write(batch).await.map_err(|source| LakeError::Delta { table, source })
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.rows
     }
 
     /// Closes the files and returns their `add` actions, to be committed.
@@ -291,6 +280,3 @@ impl Appender {
         self.writer.flush().await.map_err(|source| LakeError::Delta { table, source })
     }
 }
-
-/// The lake's tables for `Arc` sharing in sessions.
-pub type SharedLake = Arc<Lake>;

@@ -31,10 +31,6 @@ impl<'a> Val<'a> {
         Val::Micros(t.timestamp_micros())
     }
 
-    pub fn opt_ts(t: Option<DateTime<Utc>>) -> Self {
-        t.map_or(Val::Null, Val::ts)
-    }
-
     pub fn opt_str(s: Option<&'a str>) -> Self {
         s.map_or(Val::Null, Val::Str)
     }
@@ -78,10 +74,6 @@ impl Rows {
             })
             .collect();
         Rows { def, builders, len: 0 }
-    }
-
-    pub fn def(&self) -> &'static TableDef {
-        self.def
     }
 
     pub fn len(&self) -> usize {

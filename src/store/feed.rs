@@ -8,7 +8,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{StoreError, from_ts};
+use super::{CallInfo, StoreError, from_ts};
 
 /// The fields every feed row has.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,17 +64,7 @@ pub struct AppointmentFields {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallFeedRow {
     pub head: FeedHead,
-    pub call: Option<CallFields>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallFields {
-    pub caller_station: Option<String>,
-    pub callee_facility: Option<String>,
-    pub purpose: String,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub outcome: Option<String>,
+    pub call: Option<CallInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +182,8 @@ pub(super) async fn calls(pool: &AnyPool, after: i64, limit: u32) -> Result<Vec<
         .map(|r| {
             let call = match r.try_get::<Option<i64>, _>(5)? {
                 None => None,
-                Some(_) => Some(CallFields {
+                Some(id) => Some(CallInfo {
+                    id,
                     caller_station: r.try_get(6)?,
                     callee_facility: r.try_get(7)?,
                     purpose: r.try_get(8)?,
