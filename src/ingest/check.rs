@@ -4,7 +4,8 @@
 
 use std::collections::HashSet;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use super::Reason;
 use super::config::Validation;
@@ -77,19 +78,25 @@ pub fn validate(
         }
     }
     let Some(seen) = seen else { return Ok(()) };
-    let key: Vec<String> = table
-        .key
-        .iter()
-        .map(|k| match &cells[table.index(k).expect("key columns exist")] {
-            Cell::Str(s) => s.clone(),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    let key = key.join("\u{1f}");
-    if !seen.insert(key.clone()) {
+    let part = |k: &str| match &cells[table.index(k).expect("key columns exist")] {
+        Cell::Str(s) => s.clone(),
+        other => format!("{other:?}"),
+    };
+    let key = match table.key {
+        [one] => part(one),
+        many => many.iter().map(|k| part(k)).collect::<Vec<_>>().join("\u{1f}"),
+    };
+    if seen.contains(&key) {
         return Err((Reason::Duplicate, format!("{} {key:?} was already ingested", table.key.join("+"))));
     }
+    seen.insert(key);
     Ok(())
+}
+
+/// The month partition value of an instant: `YYYY-MM` in the configured timezone.
+pub fn month(t: DateTime<Utc>, tz: Tz) -> Cell {
+    let local = t.with_timezone(&tz);
+    Cell::Str(format!("{:04}-{:02}", local.year(), local.month()))
 }
 
 fn instant(c: &Cell) -> Option<i64> {

@@ -3,16 +3,18 @@
 //! Arrow batches, so a backlog of any size runs in bounded memory.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::check::{Cell, Rejection, validate};
+use super::check::{Cell, Rejection, month, validate};
 use super::config::Validation;
 use super::pseudo::{Pseudonymiser, age_band};
 use super::{IngestError, Quarantined, Reason};
 use crate::lake::rows::Rows;
 use crate::lake::schema::TableDef;
+use crate::store::feed::{AccountFeedRow, AppointmentFeedRow, CallFeedRow, FacilityFeedRow};
 use crate::store::{Entity, Store};
 
 /// Feed rows read per query.
@@ -48,31 +50,74 @@ fn opt_s(v: Option<String>) -> Cell {
     v.map_or(Cell::Null, Cell::Str)
 }
 
-fn month(t: DateTime<Utc>, tz: Tz) -> Cell {
-    Cell::Str(t.with_timezone(&tz).format("%Y-%m").to_string())
+/// One page of one entity's feed, as the store returned it.
+pub enum Fetched {
+    Accounts(Vec<AccountFeedRow>),
+    Appointments(Vec<AppointmentFeedRow>),
+    Calls(Vec<CallFeedRow>),
+    Facilities(Vec<FacilityFeedRow>),
 }
 
-/// Reads one page of `entity`'s feed after `after`, stopping at `upto` when given,
-/// into `rows` and `quarantine`.
-#[allow(clippy::too_many_arguments)]
-pub async fn read_page(
-    store: &dyn Store,
-    entity: Entity,
+impl Fetched {
+    pub fn len(&self) -> usize {
+        match self {
+            Fetched::Accounts(v) => v.len(),
+            Fetched::Appointments(v) => v.len(),
+            Fetched::Calls(v) => v.len(),
+            Fetched::Facilities(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The feed number of the page's last row.
+    pub fn last_seq(&self) -> Option<i64> {
+        match self {
+            Fetched::Accounts(v) => v.last().map(|r| r.head.seq),
+            Fetched::Appointments(v) => v.last().map(|r| r.head.seq),
+            Fetched::Calls(v) => v.last().map(|r| r.head.seq),
+            Fetched::Facilities(v) => v.last().map(|r| r.head.seq),
+        }
+    }
+}
+
+/// Reads one page of `entity`'s feed after `after`. It owns its store handle so that
+/// the next page can be read while this one is being converted.
+pub async fn fetch(store: Arc<dyn Store>, entity: Entity, after: i64, limit: u32) -> Result<Fetched, IngestError> {
+    Ok(match entity {
+        Entity::Account => Fetched::Accounts(store.account_feed(after, limit).await?),
+        Entity::Appointment => Fetched::Appointments(store.appointment_feed(after, limit).await?),
+        Entity::VideoCall => Fetched::Calls(store.call_feed(after, limit).await?),
+        Entity::Facility => Fetched::Facilities(store.facility_feed(after, limit).await?),
+        other => return Err(IngestError::Source(format!("no lake table takes the {other} feed"))),
+    })
+}
+
+/// Converts a fetched page, stopping at `upto` when given, into `rows` and
+/// `quarantine`.
+pub fn process(
+    fetched: Fetched,
     table: &'static TableDef,
     validation: &Validation,
-    after: i64,
     upto: Option<i64>,
-    limit: u32,
     check: &FeedCheck<'_>,
     rows: &mut Rows,
     quarantine: &mut Vec<Quarantined>,
-) -> Result<Page, IngestError> {
+) -> Page {
     // Each source row becomes (seq, cells or the reason it was refused, raw text).
-    let mut out: Vec<(i64, Result<Vec<Cell>, Rejection>, String)> = Vec::new();
+    let mut out: Vec<(i64, Result<Vec<Cell>, Rejection>, String)> = Vec::with_capacity(fetched.len());
     let tz = check.tz;
-    match entity {
-        Entity::Account => {
-            for r in store.account_feed(after, limit).await? {
+    let entity = match &fetched {
+        Fetched::Accounts(_) => Entity::Account,
+        Fetched::Appointments(_) => Entity::Appointment,
+        Fetched::Calls(_) => Entity::VideoCall,
+        Fetched::Facilities(_) => Entity::Facility,
+    };
+    match fetched {
+        Fetched::Accounts(page) => {
+            for r in page {
                 let h = &r.head;
                 let raw = format!("account {} version {} {}", h.entity_id, h.version, h.op);
                 let cells = match r.account {
@@ -96,8 +141,8 @@ pub async fn read_page(
                 out.push((h.seq, cells, raw));
             }
         }
-        Entity::Appointment => {
-            for r in store.appointment_feed(after, limit).await? {
+        Fetched::Appointments(page) => {
+            for r in page {
                 let h = &r.head;
                 let raw = format!("appointment {} version {}", h.entity_id, h.version);
                 let cells = match r.appointment {
@@ -130,8 +175,8 @@ pub async fn read_page(
                 out.push((h.seq, cells, raw));
             }
         }
-        Entity::VideoCall => {
-            for r in store.call_feed(after, limit).await? {
+        Fetched::Calls(page) => {
+            for r in page {
                 let h = &r.head;
                 let raw = format!("video_call {} version {} {}", h.entity_id, h.version, h.op);
                 let cells = match r.call {
@@ -154,8 +199,8 @@ pub async fn read_page(
                 out.push((h.seq, cells, raw));
             }
         }
-        Entity::Facility => {
-            for r in store.facility_feed(after, limit).await? {
+        Fetched::Facilities(page) => {
+            for r in page {
                 let h = &r.head;
                 let raw = format!("facility {} version {} {}", h.entity_id, h.version, h.op);
                 let cells = match r.facility {
@@ -187,7 +232,6 @@ pub async fn read_page(
                 out.push((h.seq, cells, raw));
             }
         }
-        other => return Err(IngestError::Source(format!("no lake table takes the {other} feed"))),
     }
     let mut page = Page { last_seq: None, read: 0 };
     for (seq, cells, raw) in out {
@@ -219,5 +263,5 @@ pub async fn read_page(
             }),
         }
     }
-    Ok(page)
+    page
 }

@@ -39,12 +39,14 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::lake::rows::{Rows, Val};
 use crate::lake::schema::{INGEST_RUNS, QUARANTINE, TableDef, TableKind};
-use crate::lake::{Appender, Lake};
+use crate::lake::{Appender, Lake, maintain};
 use crate::reference::Reference;
 use crate::store::{Entity, Store};
 
 /// Rows per Arrow batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64 * 1024;
+/// The run history and the quarantine are compacted once they hold more files.
+const COMPACT_OVER_FILES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,6 +144,20 @@ impl Ingest {
             PipelineLock::try_acquire(&self.data_dir, &p.id)?
         };
         progress.set_message(p.id.clone());
+        let reports = self.run_until_done(p, progress).await?;
+        if reports.iter().any(|r| r.outcome != RunOutcome::NothingNew) {
+            for def in [&INGEST_RUNS, &QUARANTINE] {
+                // Best effort: a failed compaction leaves the files as they were.
+                if let Err(e) = maintain::compact_if_over(&self.lake, def, COMPACT_OVER_FILES).await {
+                    eprintln!("homedoc: {}: compacting {} failed: {e}", p.id, def.name);
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Runs until the source has nothing new.
+    async fn run_until_done(&self, p: &Pipeline, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
         let mut reports = Vec::new();
         loop {
             let (report, more) = self.run_once(p, progress).await?;
@@ -449,41 +465,37 @@ impl Ingest {
         appender: &mut Option<Appender>,
         progress: &ProgressBar,
     ) -> Result<(Option<i64>, u64, bool), IngestError> {
-        let (mut position, mut last, mut read) = (after, None, 0u64);
         let max = p.validation.max_rows_per_run;
-        loop {
-            if upto.is_some_and(|u| position >= u) {
-                return Ok((last, read, false));
-            }
-            let limit = match upto {
-                Some(_) => feed::PAGE,
-                None => feed::PAGE.min(u32::try_from(max - read).unwrap_or(u32::MAX)),
+        // How many rows the page after `read` rows may take.
+        let limit = |read: u64| match upto {
+            Some(_) => feed::PAGE,
+            None => feed::PAGE.min(u32::try_from(max.saturating_sub(read)).unwrap_or(u32::MAX)),
+        };
+        let fetch = |after: i64, limit: u32| tokio::spawn(feed::fetch(self.store.clone(), entity, after, limit));
+        let (mut last, mut read) = (None, 0u64);
+        let mut next = (upto.is_none_or(|u| after < u) && limit(0) > 0).then(|| fetch(after, limit(0)));
+        while let Some(pending) = next.take() {
+            let fetched = pending.await.map_err(|e| IngestError::Source(format!("feed reader: {e}")))??;
+            let Some(seq) = fetched.last_seq() else { break };
+            // The store reads the next page while this one is converted.
+            let ahead = read + fetched.len() as u64;
+            let wanted = match upto {
+                Some(u) => seq < u,
+                None => ahead < max,
             };
-            let page = feed::read_page(
-                self.store.as_ref(),
-                entity,
-                p.target,
-                &p.validation,
-                position,
-                upto,
-                limit,
-                check,
-                rows,
-                quarantine,
-            )
-            .await?;
-            let Some(seq) = page.last_seq else { return Ok((last, read, false)) };
-            position = seq;
-            last = Some(seq);
+            if wanted {
+                next = Some(fetch(seq, limit(ahead)));
+            }
+            let page = feed::process(fetched, p.target, &p.validation, upto, check, rows, quarantine);
+            last = page.last_seq.or(last);
             read += page.read;
             progress.inc(page.read);
             if rows.len() >= BATCH_ROWS {
                 flush(rows, appender).await?;
             }
-            if upto.is_none() && read >= max {
-                return Ok((last, read, true));
-            }
         }
+        let more = upto.is_none() && read >= max;
+        Ok((last, read, more))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -14,18 +14,32 @@ use tokio::sync::watch;
 
 use super::{Ingest, IngestError, Pipeline};
 
-/// First pause after a failure; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(30);
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// The pauses between attempts of a failing job: `first`, doubling up to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { first: Duration::from_secs(30), max: Duration::from_secs(3600) }
+    }
+}
 
 /// Runs every pipeline on its schedule until `stop` turns true.
 pub async fn run(ingest: Arc<Ingest>, stop: watch::Receiver<bool>) -> Result<(), IngestError> {
+    run_with(ingest, stop, Backoff::default()).await
+}
+
+/// [`run`] with the given pauses between retries.
+pub async fn run_with(ingest: Arc<Ingest>, stop: watch::Receiver<bool>, backoff: Backoff) -> Result<(), IngestError> {
     let statuses = super::status::statuses(&ingest).await?;
     let mut tasks = Vec::new();
     for p in ingest.pipelines().to_vec() {
         let last = statuses.iter().find(|s| s.id == p.id).and_then(|s| s.last_success_at);
         let (ingest, stop) = (ingest.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move { pipeline_loop(&ingest, &p, last, stop).await }));
+        tasks.push(tokio::spawn(async move { pipeline_loop(&ingest, &p, last, stop, backoff).await }));
     }
     for t in tasks {
         let _ = t.await;
@@ -42,11 +56,17 @@ pub fn needs_catch_up(p: &Pipeline, last: Option<DateTime<Utc>>, now: DateTime<U
     }
 }
 
-async fn pipeline_loop(ingest: &Ingest, p: &Pipeline, last: Option<DateTime<Utc>>, mut stop: watch::Receiver<bool>) {
+async fn pipeline_loop(
+    ingest: &Ingest,
+    p: &Pipeline,
+    last: Option<DateTime<Utc>>,
+    mut stop: watch::Receiver<bool>,
+    backoff: Backoff,
+) {
     let tz = ingest.timezone();
     if needs_catch_up(p, last, ingest.clock().now(), tz) {
         eprintln!("homedoc: {}: last success {}: catching up now", p.id, last.map_or("never".into(), |t| t.to_rfc3339()));
-        attempt_until(ingest, p, None, &mut stop).await;
+        attempt_until(ingest, p, None, &mut stop, backoff).await;
     }
     loop {
         let now = ingest.clock().now();
@@ -60,7 +80,7 @@ async fn pipeline_loop(ingest: &Ingest, p: &Pipeline, last: Option<DateTime<Utc>
             _ = stop.changed() => return,
         }
         let following = p.next_run(next, tz);
-        attempt_until(ingest, p, following, &mut stop).await;
+        attempt_until(ingest, p, following, &mut stop, backoff).await;
         if *stop.borrow() {
             return;
         }
@@ -68,8 +88,14 @@ async fn pipeline_loop(ingest: &Ingest, p: &Pipeline, last: Option<DateTime<Utc>
 }
 
 /// Runs the job, retrying failures with backoff until `deadline` (the next slot).
-async fn attempt_until(ingest: &Ingest, p: &Pipeline, deadline: Option<DateTime<Utc>>, stop: &mut watch::Receiver<bool>) {
-    let mut backoff = FIRST_BACKOFF;
+async fn attempt_until(
+    ingest: &Ingest,
+    p: &Pipeline,
+    deadline: Option<DateTime<Utc>>,
+    stop: &mut watch::Receiver<bool>,
+    pauses: Backoff,
+) {
+    let mut backoff = pauses.first;
     loop {
         match ingest.run_job(p, false, &ProgressBar::hidden()).await {
             Ok(reports) => {
@@ -84,15 +110,16 @@ async fn attempt_until(ingest: &Ingest, p: &Pipeline, deadline: Option<DateTime<
                 return;
             }
             Err(e) => {
-                eprintln!("homedoc: {}: failed, retrying in {}s: {e}", p.id, backoff.as_secs());
                 if deadline.is_some_and(|d| ingest.clock().now() + backoff >= d) {
+                    eprintln!("homedoc: {}: failed, trying again at its next slot: {e}", p.id);
                     return;
                 }
+                eprintln!("homedoc: {}: failed, retrying in {:.1}s: {e}", p.id, backoff.as_secs_f64());
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(pauses.max);
             }
         }
     }

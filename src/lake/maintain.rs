@@ -4,7 +4,7 @@
 
 use deltalake::operations::vacuum::VacuumMode;
 
-use super::schema::TABLES;
+use super::schema::{TABLES, TableDef};
 use super::{Lake, LakeError};
 
 /// Data younger than this is never removed: the telemedicine record retention.
@@ -59,4 +59,21 @@ pub async fn vacuum(lake: &Lake, retention_days: u32, dry_run: bool) -> Result<V
         out.push(VacuumReport { table: def.name.to_string(), files_deleted: metrics.files_deleted.len(), dry_run });
     }
     Ok(out)
+}
+
+/// Compacts one table if it holds more than `max_files` files. Every ingestion run
+/// adds one-row files to the run history and reads it all back, so without this the
+/// cost of a run would grow with the number of runs before it.
+pub async fn compact_if_over(lake: &Lake, def: &TableDef, max_files: usize) -> Result<Option<OptimizeReport>, LakeError> {
+    let Some(table) = lake.open_existing(def).await? else { return Ok(None) };
+    let err = |source| LakeError::Delta { table: def.name.to_string(), source };
+    if table.snapshot().map_err(err)?.log_data().into_iter().count() <= max_files {
+        return Ok(None);
+    }
+    let (_, metrics) = table.optimize().await.map_err(err)?;
+    Ok(Some(OptimizeReport {
+        table: def.name.to_string(),
+        files_removed: metrics.num_files_removed,
+        files_added: metrics.num_files_added,
+    }))
 }

@@ -254,29 +254,71 @@ fn conform(def: &TableDef, columns: &[&str], batch: &RecordBatch) -> Result<Reco
 }
 
 /// Writes batches of one table as Parquet files that no reader sees until they are
-/// committed.
+/// committed. The Parquet encoding runs on a task of its own, so that the caller
+/// reads and checks the next rows meanwhile (on another core).
 pub struct Appender {
-    writer: RecordBatchWriter,
     table: String,
+    batches: Option<tokio::sync::mpsc::Sender<RecordBatch>>,
+    writer: Option<tokio::task::JoinHandle<Result<Vec<Add>, LakeError>>>,
 }
 
 impl Appender {
     pub fn new(def: &TableDef, table: &DeltaTable) -> Result<Self, LakeError> {
-        let writer = RecordBatchWriter::for_table(table).map_err(Lake::delta_err(def))?;
-        Ok(Appender { writer, table: def.name.to_string() })
+        let mut writer = RecordBatchWriter::for_table(table).map_err(Lake::delta_err(def))?;
+        let name = def.name.to_string();
+        // Two batches in flight at most: memory stays bounded when the writer lags.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let task = tokio::spawn(async move {
+            let err = |source| LakeError::Delta { table: name.clone(), source };
+            while let Some(batch) = rx.recv().await {
+                writer.write(batch).await.map_err(err)?;
+            }
+            writer.flush().await.map_err(err)
+        });
+        Ok(Appender { table: def.name.to_string(), batches: Some(tx), writer: Some(task) })
     }
 
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let table = self.table.clone();
-        self.writer.write(batch).await.map_err(|source| LakeError::Delta { table, source })
+        let sent = match &self.batches {
+            Some(tx) => tx.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its own error says why.
+        self.join().await.map(|_| ())
     }
 
     /// Closes the files and returns their `add` actions, to be committed.
     pub async fn finish(mut self) -> Result<Vec<Add>, LakeError> {
-        let table = self.table.clone();
-        self.writer.flush().await.map_err(|source| LakeError::Delta { table, source })
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<Vec<Add>, LakeError> {
+        self.batches = None;
+        let Some(task) = self.writer.take() else {
+            return Err(self.stopped("the Parquet writer already stopped".into()));
+        };
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(self.stopped(format!("the Parquet writer failed: {e}"))),
+        }
+    }
+
+    fn stopped(&self, message: String) -> LakeError {
+        LakeError::Delta { table: self.table.clone(), source: DeltaTableError::Generic(message) }
+    }
+}
+
+impl Drop for Appender {
+    /// An appender given up before `finish` (the run failed) writes no files.
+    fn drop(&mut self) {
+        if let Some(task) = self.writer.take() {
+            task.abort();
+        }
     }
 }

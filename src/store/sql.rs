@@ -59,10 +59,13 @@ impl SqlStore {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the one writer; FULL syncs the WAL on
                         // every commit, so an acknowledged booking survives a power cut.
+                        // Reads of the change feed touch pages all over the file: memory
+                        // mapping spares a copy of each page into SQLite's small cache.
                         conn.execute(sqlx::raw_sql(match durability {
                             Durability::Full => {
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY;"
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY; \
+                                 PRAGMA mmap_size = 2147418112; PRAGMA cache_size = -32768;"
                             }
                             Durability::BulkLoad => {
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; \

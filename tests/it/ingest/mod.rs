@@ -4,6 +4,7 @@
 
 mod crash;
 mod runs;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -314,3 +314,34 @@ async fn another_delta_reader_sees_the_same_rows() {
     }
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_history_is_compacted_as_runs_accumulate() {
+    let (dir, _settings, store, ingest) = on_the_sample().await;
+    let p = ingest.pipeline("telemedicine").unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    let files = async || {
+        let table = ingest.lake.open_existing(&schema::INGEST_RUNS).await.unwrap().unwrap();
+        table.snapshot().unwrap().log_data().into_iter().count()
+    };
+    ingest.run_job(p, true, &bar).await.unwrap();
+    let mut most = 0;
+    for k in 0..24 {
+        let csv = format!(
+            "session_id,hub_code,spoke_code,started_at,duration_min,specialty,cases_discussed\n\
+             TC{k:04}1,BVTW-BACHMAI,BVDK02,2026-02-03 09:00,40,Nhi khoa,2\n"
+        );
+        std::fs::write(dir.path().join(format!("drops/telemedicine/sessions_8{k:04}.csv")), csv).unwrap();
+        let reports = ingest.run_job(p, true, &bar).await.unwrap();
+        assert_eq!(reports[0].outcome, RunOutcome::Committed);
+        most = most.max(files().await);
+    }
+    // Two one-row files a run (planned, done): 50 without compaction.
+    assert!(most <= 32, "the run history reached {most} files");
+    let runs = homedoc::ingest::history::read(&ingest.lake, Some("telemedicine")).await.unwrap();
+    let succeeded: Vec<i64> =
+        runs.iter().filter(|r| r.status == homedoc::ingest::history::Status::Succeeded).map(|r| r.run).collect();
+    assert_eq!(succeeded, (1..=25).collect::<Vec<_>>(), "every run kept, in order");
+    assert_eq!(count(&ingest.lake, &schema::TELEMEDICINE_SESSIONS).await, truth_drops(dir.path())["telemedicine"].0 + 24);
+    store.close().await;
+}
