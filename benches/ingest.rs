@@ -188,13 +188,13 @@ fn synthesize(from: &Path, to: &Path, ext: &str, rows: usize, renumber: fn(&str,
     if lines.is_empty() {
         bail!("no template lines in {}", from.display());
     }
-    for (file, chunk) in (0..rows).collect::<Vec<_>>().chunks(FILE_ROWS).enumerate() {
+    for (file, start) in (0..rows).step_by(FILE_ROWS).enumerate() {
         let mut out = Vec::new();
         if let Some(h) = &header {
             out.extend_from_slice(h);
             out.push(b'\n');
         }
-        for &n in chunk {
+        for n in start..(start + FILE_ROWS).min(rows) {
             let line = &lines[n % lines.len()];
             match std::str::from_utf8(line) {
                 Ok(text) => out.extend_from_slice(renumber(text, n).as_bytes()),

@@ -82,15 +82,15 @@ pub fn validate(
         Cell::Str(s) => s.clone(),
         other => format!("{other:?}"),
     };
-    let key = match table.key {
+    let key = || match table.key {
         [one] => part(one),
         many => many.iter().map(|k| part(k)).collect::<Vec<_>>().join("\u{1f}"),
     };
-    if seen.contains(&key) {
-        return Err((Reason::Duplicate, format!("{} {key:?} was already ingested", table.key.join("+"))));
+    // One hash lookup a row; the key is built again only for the rare duplicate's message.
+    if seen.insert(key()) {
+        return Ok(());
     }
-    seen.insert(key);
-    Ok(())
+    Err((Reason::Duplicate, format!("{} {:?} was already ingested", table.key.join("+"), key())))
 }
 
 /// The month partition value of an instant: `YYYY-MM` in the configured timezone.

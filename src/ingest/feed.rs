@@ -72,6 +72,15 @@ impl Fetched {
         self.len() == 0
     }
 
+    pub fn entity(&self) -> Entity {
+        match self {
+            Fetched::Accounts(_) => Entity::Account,
+            Fetched::Appointments(_) => Entity::Appointment,
+            Fetched::Calls(_) => Entity::VideoCall,
+            Fetched::Facilities(_) => Entity::Facility,
+        }
+    }
+
     /// The feed number of the page's last row.
     pub fn last_seq(&self) -> Option<i64> {
         match self {
@@ -109,12 +118,7 @@ pub fn process(
     // Each source row becomes (seq, cells or the reason it was refused, raw text).
     let mut out: Vec<(i64, Result<Vec<Cell>, Rejection>, String)> = Vec::with_capacity(fetched.len());
     let tz = check.tz;
-    let entity = match &fetched {
-        Fetched::Accounts(_) => Entity::Account,
-        Fetched::Appointments(_) => Entity::Appointment,
-        Fetched::Calls(_) => Entity::VideoCall,
-        Fetched::Facilities(_) => Entity::Facility,
-    };
+    let entity = fetched.entity();
     match fetched {
         Fetched::Accounts(page) => {
             for r in page {
