@@ -8,14 +8,18 @@
 //! 3. incremental cost: one day on top of the whole history against the same day
 //!    into an empty lake (skip with `--no-incremental`; it copies the store twice).
 //!
-//! `cargo bench -p homedoc-benches --bench ingest -- [pilot|national] [--drop-rows N] [--no-incremental]`
+//! `cargo bench -p homedoc-benches --bench ingest -- [pilot|national] [--drop-rows N] [--feed-seconds S] [--no-incremental]`
+//!
+//! `--feed-seconds` stops each feed pipeline after S seconds and counts only the rows
+//! of the runs it committed by then, over the S seconds (a national feed takes about
+//! an hour in full).
 //!
 //! The store is generated at the given scale into HOMEDOC_BENCH_DIR (or a temporary
 //! dir); a dir that already holds a generated store is reused, so a national store made
 //! by the `generate` bench serves here too. Prints one JSON line with every figure.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use homedoc::app::{self, ingest::open_ingest};
@@ -37,17 +41,21 @@ const TRIALS: usize = 3;
 struct Args {
     scale: Scale,
     drop_rows: usize,
+    feed_limit: Option<Duration>,
     incremental: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut args = Args { scale: Scale::Pilot, drop_rows: 2_000_000, incremental: true };
+    let mut args = Args { scale: Scale::Pilot, drop_rows: 2_000_000, feed_limit: None, incremental: true };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bench" => {}
             "--no-incremental" => args.incremental = false,
             "--drop-rows" => args.drop_rows = it.next().context("--drop-rows needs a number")?.parse()?,
+            "--feed-seconds" => {
+                args.feed_limit = Some(Duration::from_secs(it.next().context("--feed-seconds needs a number")?.parse()?))
+            }
             s if !s.starts_with("--") => args.scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
             other => bail!("unknown argument {other}"),
         }
@@ -67,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let store = ensure_store(&root, args.scale).await?;
         let drops = drops(&store, &work.join("drops"), args.drop_rows).await?;
-        let feed = feed(&store, &work.join("feed")).await?;
+        let feed = feed(&store, &work.join("feed"), args.feed_limit).await?;
         let incremental = if args.incremental { incremental(&store, &work.join("incremental")).await? } else { Value::Null };
         let peer = peer(&work.join("drops"))?;
         // Rates over the lines given, as for homedoc: DuckDB writes fewer rows than it
@@ -83,6 +91,7 @@ fn main() -> anyhow::Result<()> {
                 "threads": THREADS,
                 "drops": drops,
                 "feed": feed,
+                "feed_seconds_limit": args.feed_limit.map(|d| d.as_secs()),
                 "duckdb": peer,
                 "duckdb_rows_per_second": { "csv": duck_csv, "jsonl": rate(&peer["duckdb_jsonl"]) },
                 "ratios_vs_duckdb": {
@@ -120,20 +129,30 @@ fn work_settings(dir: &Path, db: &Path) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-/// Runs pipelines once each, in order, and returns their figures.
-async fn run(settings: &Settings, ids: &[&str]) -> anyhow::Result<Value> {
+/// Runs pipelines once each, in order, and returns their figures. A job still
+/// running after `limit` is stopped, and only its committed runs count.
+async fn run(settings: &Settings, ids: &[&str], limit: Option<Duration>) -> anyhow::Result<Value> {
     let ingest = open_ingest(settings).await?;
     let mut out = serde_json::Map::new();
     for id in ids {
         let p = ingest.pipeline(id)?;
         let started = Instant::now();
-        let reports = ingest.run_job(p, false, &ProgressBar::hidden()).await?;
-        let seconds = started.elapsed().as_secs_f64();
+        let bar = ProgressBar::hidden();
+        let job = ingest.run_job(p, false, &bar);
+        let (reports, stopped) = match limit {
+            None => (job.await?, false),
+            Some(limit) => match tokio::time::timeout(limit, job).await {
+                Ok(reports) => (reports?, false),
+                Err(_) => (committed(&ingest, id).await?, true),
+            },
+        };
+        let seconds = if stopped { limit.unwrap_or_default().as_secs_f64() } else { started.elapsed().as_secs_f64() };
         let sum = |f: fn(&homedoc::ingest::RunReport) -> u64| reports.iter().map(f).sum::<u64>();
         let read = sum(|r| r.read);
         out.insert(
             id.to_string(),
             json!({
+                "stopped_at_limit": stopped,
                 "runs": reports.len(),
                 "read": read,
                 "accepted": sum(|r| r.accepted),
@@ -144,6 +163,25 @@ async fn run(settings: &Settings, ids: &[&str]) -> anyhow::Result<Value> {
         );
     }
     Ok(Value::Object(out))
+}
+
+/// The runs of `id` that a stopped job committed, as reports.
+async fn committed(ingest: &homedoc::ingest::Ingest, id: &str) -> anyhow::Result<Vec<homedoc::ingest::RunReport>> {
+    use homedoc::ingest::history::{self, Status};
+    let runs = history::read(&ingest.lake, Some(id)).await?;
+    Ok(runs
+        .iter()
+        .filter(|r| r.status == Status::Succeeded)
+        .map(|r| homedoc::ingest::RunReport {
+            pipeline: id.to_string(),
+            run: r.run,
+            outcome: homedoc::ingest::RunOutcome::Committed,
+            read: r.rows_read as u64,
+            accepted: r.rows_accepted as u64,
+            quarantined: r.rows_quarantined as u64,
+            elapsed: Duration::ZERO,
+        })
+        .collect())
 }
 
 fn total(figures: &mut Value) {
@@ -164,7 +202,7 @@ async fn drops(store: &Settings, dir: &Path, rows: usize) -> anyhow::Result<Valu
     synthesize(&from.join("telemedicine"), &dir.join("drops/telemedicine"), "csv", rows, renumber_csv)?;
     synthesize(&from.join("training"), &dir.join("drops/training"), "jsonl", rows, renumber_jsonl)?;
     eprintln!("ingesting {rows} telemedicine and {rows} training rows");
-    let figures = run(&settings, &DROP_PIPELINES).await?;
+    let figures = run(&settings, &DROP_PIPELINES, None).await?;
     eprintln!("{figures}");
     Ok(figures)
 }
@@ -225,10 +263,10 @@ fn renumber_jsonl(line: &str, n: usize) -> String {
 }
 
 /// Part 2: the change feed of the generated store into an empty lake.
-async fn feed(store: &Settings, dir: &Path) -> anyhow::Result<Value> {
+async fn feed(store: &Settings, dir: &Path, limit: Option<Duration>) -> anyhow::Result<Value> {
     let settings = work_settings(dir, &store_db(store))?;
     eprintln!("ingesting the store's change feed");
-    let mut figures = run(&settings, &FEED_PIPELINES).await?;
+    let mut figures = run(&settings, &FEED_PIPELINES, limit).await?;
     total(&mut figures);
     eprintln!("{figures}");
     Ok(figures)
@@ -289,7 +327,7 @@ async fn incremental(store: &Settings, dir: &Path) -> anyhow::Result<Value> {
         copy_dir(&store.data_dir.join("drops").join(d), &hist_dir.join("drops").join(d))?;
     }
     eprintln!("ingesting the history before {day}");
-    let history = run(&hist, &ids).await?;
+    let history = run(&hist, &ids, None).await?;
     hist.database_url = url(&full);
 
     // Runs of a fraction of a second are noisy: each side runs on fresh copies
@@ -306,8 +344,8 @@ async fn incremental(store: &Settings, dir: &Path) -> anyhow::Result<Value> {
             day_file(&store.data_dir.join("drops").join(d), &[&h_dir, &e_dir].map(|p| p.join("drops").join(d)))?;
         }
         eprintln!("ingesting {day} on top of the history and into an empty lake ({}/{TRIALS})", k + 1);
-        into_empty.push(run(&e, &ids).await?);
-        on_history.push(run(&h, &ids).await?);
+        into_empty.push(run(&e, &ids, None).await?);
+        on_history.push(run(&h, &ids, None).await?);
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);

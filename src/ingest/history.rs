@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::record_batch::RecordBatch;
+use deltalake::DeltaTable;
 use serde::{Deserialize, Serialize};
 
 use super::IngestError;
@@ -84,8 +86,18 @@ fn at(micros: i64) -> DateTime<Utc> {
 
 /// Every run record, of one pipeline or of all, in the order they were written.
 pub async fn read(lake: &Lake, pipeline: Option<&str>) -> Result<Vec<RunRecord>, IngestError> {
+    Ok(records(&lake.read_all(&INGEST_RUNS).await?, pipeline))
+}
+
+/// The same from the run history already open as `runs`, at the version it holds.
+pub async fn read_table(lake: &Lake, runs: &DeltaTable, pipeline: Option<&str>) -> Result<Vec<RunRecord>, IngestError> {
+    let names: Vec<&str> = INGEST_RUNS.columns.iter().map(|c| c.name).collect();
+    Ok(records(&lake.scan(&INGEST_RUNS, runs, &names, None).await?, pipeline))
+}
+
+fn records(batches: &[RecordBatch], pipeline: Option<&str>) -> Vec<RunRecord> {
     let mut out = Vec::new();
-    for batch in lake.read_all(&INGEST_RUNS).await? {
+    for batch in batches {
         let col = |name: &str| batch.column(INGEST_RUNS.index(name).expect("ingest_runs column"));
         let (p, run, status, started, finished) = (
             col("pipeline").as_string::<i32>(),
@@ -124,5 +136,5 @@ pub async fn read(lake: &Lake, pipeline: Option<&str>) -> Result<Vec<RunRecord>,
         }
     }
     out.sort_by_key(|r| (r.finished_at, r.run, r.status != Status::Planned));
-    Ok(out)
+    out
 }

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::prelude::{col, lit};
+use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
@@ -45,8 +47,9 @@ use crate::store::{Entity, Store};
 
 /// Rows per Arrow batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64 * 1024;
-/// The run history and the quarantine are compacted once they hold more files.
-const COMPACT_OVER_FILES: usize = 32;
+/// The run history and the quarantine are compacted once they hold more files: a
+/// run reads its pipeline's history, one file at a time.
+const COMPACT_OVER_FILES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +95,16 @@ struct Staged {
     accepted: u64,
     /// The source has more than this run took.
     more: bool,
+}
+
+/// The tables a job writes, each opened once per job: an open replays the table's
+/// Delta log, and a commit leaves the handle at the version it made (having caught
+/// up with other writers' commits if there were any).
+struct Tables {
+    runs: DeltaTable,
+    target: DeltaTable,
+    /// Opened when the job first quarantines a row.
+    quarantine: Option<DeltaTable>,
 }
 
 fn done_id(p: &Pipeline) -> String {
@@ -144,11 +157,15 @@ impl Ingest {
             PipelineLock::try_acquire(&self.data_dir, &p.id)?
         };
         progress.set_message(p.id.clone());
-        let reports = self.run_until_done(p, progress).await?;
+        // Opened under the lock, so that a run of this pipeline cut off earlier is seen.
+        let mut tables =
+            Tables { runs: self.lake.open(&INGEST_RUNS).await?, target: self.lake.open(p.target).await?, quarantine: None };
+        let reports = self.run_until_done(p, &mut tables, progress).await?;
         if reports.iter().any(|r| r.outcome != RunOutcome::NothingNew) {
-            for def in [&INGEST_RUNS, &QUARANTINE] {
+            let written = [(&INGEST_RUNS, Some(tables.runs)), (&QUARANTINE, tables.quarantine)];
+            for (def, table) in written.into_iter().filter_map(|(d, t)| t.map(|t| (d, t))) {
                 // Best effort: a failed compaction leaves the files as they were.
-                if let Err(e) = maintain::compact_if_over(&self.lake, def, COMPACT_OVER_FILES).await {
+                if let Err(e) = maintain::compact_if_over(def, table, COMPACT_OVER_FILES).await {
                     eprintln!("homedoc: {}: compacting {} failed: {e}", p.id, def.name);
                 }
             }
@@ -157,10 +174,10 @@ impl Ingest {
     }
 
     /// Runs until the source has nothing new.
-    async fn run_until_done(&self, p: &Pipeline, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
+    async fn run_until_done(&self, p: &Pipeline, tables: &mut Tables, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
         let mut reports = Vec::new();
         loop {
-            let (report, more) = self.run_once(p, progress).await?;
+            let (report, more) = self.run_once(p, tables, progress).await?;
             let outcome = report.outcome.clone();
             if outcome != RunOutcome::NothingNew || reports.is_empty() {
                 reports.push(report);
@@ -174,13 +191,12 @@ impl Ingest {
     }
 
     /// One run: finishes a run cut off earlier, or plans and commits a new one.
-    async fn run_once(&self, p: &Pipeline, progress: &ProgressBar) -> Result<(RunReport, bool), IngestError> {
+    async fn run_once(&self, p: &Pipeline, tables: &mut Tables, progress: &ProgressBar) -> Result<(RunReport, bool), IngestError> {
         let started = Instant::now();
         let started_at = self.clock.now();
-        let runs = self.lake.open(&INGEST_RUNS).await?;
-        let planned = self.lake.txn_version(&INGEST_RUNS, &runs, &p.id).await?;
-        let done = self.lake.txn_version(&INGEST_RUNS, &runs, &done_id(p)).await?;
-        let history = history::read(&self.lake, Some(&p.id)).await?;
+        let planned = self.lake.txn_version(&INGEST_RUNS, &tables.runs, &p.id).await?;
+        let done = self.lake.txn_version(&INGEST_RUNS, &tables.runs, &done_id(p)).await?;
+        let history = history::read_table(&self.lake, &tables.runs, Some(&p.id)).await?;
         let report = |run, outcome, s: &Staged| RunReport {
             pipeline: p.id.clone(),
             run,
@@ -197,20 +213,20 @@ impl Ingest {
                 .find(|r| r.run == planned && r.status == Status::Planned)
                 .ok_or_else(|| IngestError::Source(format!("{}: run {planned} is planned but its record is missing", p.id)))?;
             let plan = record.plan.clone().ok_or_else(|| IngestError::Source(format!("{}: run {planned} has no plan", p.id)))?;
-            let data_done = self.data_txn(p, planned).await?;
-            let staged = self.stage(p, Some(plan), &history, !data_done, progress).await?;
+            let data_done = self.lake.txn_version(p.target, &tables.target, &p.id).await? >= planned;
+            let staged = self.stage(p, &tables.target, Some(plan), &history, !data_done, progress).await?;
             failpoint::hit(failpoint::FILES_WRITTEN);
             let report = report(planned, RunOutcome::Resumed, &staged);
-            self.commit(p, planned, staged, started_at).await?;
+            self.commit(p, tables, planned, false, staged, started_at).await?;
             return Ok((report, true));
         }
 
         let run = planned + 1;
-        let staged = match self.stage(p, None, &history, true, progress).await {
+        let staged = match self.stage(p, &tables.target, None, &history, true, progress).await {
             Ok(s) => s,
             Err(e) => {
                 if matches!(e, IngestError::ChangedFiles { .. } | IngestError::Reference(_) | IngestError::Source(_)) {
-                    self.record_failure(p, run, started_at, 0, 0, 0, &e).await?;
+                    self.record_failure(p, &mut tables.runs, run, started_at, 0, 0, 0, &e).await?;
                 }
                 return Err(e);
             }
@@ -234,7 +250,7 @@ impl Ingest {
                 threshold: p.validation.max_quarantine_share * 100.0,
                 reasons,
             };
-            self.record_failure(p, run, started_at, staged.read, staged.accepted, quarantined, &e).await?;
+            self.record_failure(p, &mut tables.runs, run, started_at, staged.read, staged.accepted, quarantined, &e).await?;
             return Err(e);
         }
         failpoint::hit(failpoint::FILES_WRITTEN);
@@ -250,38 +266,45 @@ impl Ingest {
             plan: Some(staged.plan.clone()),
             error: None,
         };
-        self.append(&INGEST_RUNS, RunRecord::rows(&[record]), Some(Transaction::new(&p.id, run))).await?;
+        self.append(&INGEST_RUNS, &mut tables.runs, RunRecord::rows(&[record]), Some(Transaction::new(&p.id, run))).await?;
         let (report, more) = (report(run, RunOutcome::Committed, &staged), staged.more);
-        self.commit(p, run, staged, started_at).await?;
+        self.commit(p, tables, run, true, staged, started_at).await?;
         Ok((report, more))
     }
 
-    /// Whether the target table already holds run `run` of `p`.
-    async fn data_txn(&self, p: &Pipeline, run: i64) -> Result<bool, IngestError> {
-        let table = self.lake.open(p.target).await?;
-        Ok(self.lake.txn_version(p.target, &table, &p.id).await? >= run)
-    }
-
     /// Steps 2 to 4 of the protocol, each skipped if its table already has the run.
-    async fn commit(&self, p: &Pipeline, run: i64, staged: Staged, started_at: DateTime<Utc>) -> Result<(), IngestError> {
+    /// A `fresh` run (planned by this process just now) is in no table yet: planning
+    /// is the first commit of every run, so the checks are skipped.
+    async fn commit(
+        &self,
+        p: &Pipeline,
+        tables: &mut Tables,
+        run: i64,
+        fresh: bool,
+        staged: Staged,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), IngestError> {
         failpoint::hit(failpoint::BEFORE_COMMIT);
         let quarantine = &staged.quarantine;
         if let Some(adds) = staged.data {
-            let mut table = self.lake.open(p.target).await?;
-            if self.lake.txn_version(p.target, &table, &p.id).await? < run {
+            let table = &mut tables.target;
+            if fresh || self.lake.txn_version(p.target, table, &p.id).await? < run {
                 let txn = Transaction::new(&p.id, run);
                 let meta = HashMap::from([("homedoc.run".to_string(), serde_json::json!(run))]);
                 if p.target.kind == TableKind::Reference {
-                    self.lake.commit_replace(p.target, &mut table, adds, txn, meta).await?;
+                    self.lake.commit_replace(p.target, table, adds, txn, meta).await?;
                 } else {
-                    self.lake.commit_append(p.target, &mut table, adds, Some(txn), meta).await?;
+                    self.lake.commit_append(p.target, table, adds, Some(txn), meta).await?;
                 }
             }
         }
         failpoint::hit(failpoint::AFTER_COMMIT);
         if !quarantine.is_empty() {
-            let table = self.lake.open(&QUARANTINE).await?;
-            if self.lake.txn_version(&QUARANTINE, &table, &p.id).await? < run {
+            let table = match &mut tables.quarantine {
+                Some(t) => t,
+                slot => slot.insert(self.lake.open(&QUARANTINE).await?),
+            };
+            if fresh || self.lake.txn_version(&QUARANTINE, table, &p.id).await? < run {
                 let mut rows = Rows::new(&QUARANTINE);
                 let at = Val::ts(started_at);
                 for q in quarantine {
@@ -296,7 +319,7 @@ impl Ingest {
                         at,
                     ]);
                 }
-                self.append(&QUARANTINE, rows, Some(Transaction::new(&p.id, run))).await?;
+                self.append(&QUARANTINE, table, rows, Some(Transaction::new(&p.id, run))).await?;
             }
         }
         failpoint::hit(failpoint::BETWEEN_TABLES);
@@ -312,7 +335,7 @@ impl Ingest {
             plan: None,
             error: None,
         };
-        self.append(&INGEST_RUNS, RunRecord::rows(&[record]), Some(Transaction::new(done_id(p), run))).await?;
+        self.append(&INGEST_RUNS, &mut tables.runs, RunRecord::rows(&[record]), Some(Transaction::new(done_id(p), run))).await?;
         Ok(())
     }
 
@@ -320,6 +343,7 @@ impl Ingest {
     async fn record_failure(
         &self,
         p: &Pipeline,
+        runs: &mut DeltaTable,
         run: i64,
         started_at: DateTime<Utc>,
         read: u64,
@@ -339,16 +363,21 @@ impl Ingest {
             plan: None,
             error: Some(e.to_string()),
         };
-        self.append(&INGEST_RUNS, RunRecord::rows(&[record]), None).await
+        self.append(&INGEST_RUNS, runs, RunRecord::rows(&[record]), None).await
     }
 
     /// Writes and commits a small table's rows in one go.
-    async fn append(&self, def: &'static TableDef, mut rows: Rows, txn: Option<Transaction>) -> Result<(), IngestError> {
-        let mut table = self.lake.open(def).await?;
-        let mut appender = Appender::new(def, &table)?;
+    async fn append(
+        &self,
+        def: &'static TableDef,
+        table: &mut DeltaTable,
+        mut rows: Rows,
+        txn: Option<Transaction>,
+    ) -> Result<(), IngestError> {
+        let mut appender = Appender::new(def, table)?;
         appender.write(rows.finish().map_err(crate::lake::LakeError::from)?).await?;
         let adds = appender.finish().await?;
-        self.lake.commit_append(def, &mut table, adds, txn, HashMap::new()).await?;
+        self.lake.commit_append(def, table, adds, txn, HashMap::new()).await?;
         Ok(())
     }
 
@@ -357,13 +386,13 @@ impl Ingest {
     async fn stage(
         &self,
         p: &Pipeline,
+        table: &DeltaTable,
         plan: Option<Plan>,
         history: &[RunRecord],
         write_data: bool,
         progress: &ProgressBar,
     ) -> Result<Staged, IngestError> {
-        let table = self.lake.open(p.target).await?;
-        let mut appender = if write_data { Some(Appender::new(p.target, &table)?) } else { None };
+        let mut appender = if write_data { Some(Appender::new(p.target, table)?) } else { None };
         let mut rows = Rows::new(p.target);
         let mut quarantine = Vec::new();
         let last_plan = history.iter().rev().find(|r| r.status == Status::Planned).and_then(|r| r.plan.clone());
@@ -399,10 +428,46 @@ impl Ingest {
                     Some(other) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a drop plan", p.id))),
                 };
                 let facilities = self.facility_codes().await?;
-                let (files, read, more) = self
-                    .stage_drop(p, src, exact, &ledger, &facilities, &mut rows, &mut quarantine, &mut appender, progress)
-                    .await?;
-                (Plan::Drop { files }, read, more)
+                let own: HashSet<&str> = exact.iter().flatten().map(|f| f.name.as_str()).collect();
+                let position = progress.position();
+                // A drop row whose key the table already holds is a duplicate. Reading
+                // every key of the table would make a day's run cost as much as the
+                // history, so the run first assumes none is there (a file re-sending
+                // rows is rare), then looks up the keys it accepted; only if some were
+                // there already are the files parsed again, refusing those.
+                let mut known: Option<HashSet<String>> = None;
+                loop {
+                    let mut seen = known.clone().unwrap_or_default();
+                    let (files, read, more) = self
+                        .stage_drop(
+                            p,
+                            src,
+                            exact.as_deref(),
+                            &ledger,
+                            &facilities,
+                            &mut seen,
+                            &mut rows,
+                            &mut quarantine,
+                            &mut appender,
+                            progress,
+                        )
+                        .await?;
+                    if known.is_some() {
+                        break (Plan::Drop { files }, read, more);
+                    }
+                    let held = self.keys_in_table(p.target, table, &own, &seen).await?;
+                    if held.is_empty() {
+                        break (Plan::Drop { files }, read, more);
+                    }
+                    known = Some(held);
+                    rows = Rows::new(p.target);
+                    quarantine.clear();
+                    progress.set_position(position);
+                    if let Some(a) = appender.take() {
+                        self.lake.discard(p.target, table, &a.finish().await?).await?;
+                        appender = Some(Appender::new(p.target, table)?);
+                    }
+                }
             }
             Source::Reference(file) => {
                 let text = Reference::file_text(self.reference_dir.as_deref(), file).map_err(IngestError::Source)?;
@@ -503,9 +568,10 @@ impl Ingest {
         &self,
         p: &Pipeline,
         src: &DropSource,
-        exact: Option<Vec<FileStamp>>,
+        exact: Option<&[FileStamp]>,
         ledger: &HashMap<String, FileStamp>,
         facilities: &HashSet<String>,
+        seen: &mut HashSet<String>,
         rows: &mut Rows,
         quarantine: &mut Vec<Quarantined>,
         appender: &mut Option<Appender>,
@@ -541,9 +607,7 @@ impl Ingest {
         if !changed.is_empty() {
             return Err(IngestError::ChangedFiles { pipeline: p.id.clone(), files: changed });
         }
-        let names: HashSet<&str> = exact.iter().flatten().map(|f| f.name.as_str()).collect();
-        let mut seen = self.existing_keys(p.target, &names).await?;
-        let mut check = DropCheck { tz: self.tz, facilities, seen: &mut seen };
+        let mut check = DropCheck { tz: self.tz, facilities, seen };
         let (mut read, mut stamps, mut more) = (0u64, Vec::new(), false);
         for (i, (path, planned)) in todo.iter().enumerate() {
             if exact.is_none() && read >= p.validation.max_rows_per_run {
@@ -574,20 +638,29 @@ impl Ingest {
         Ok(self.store.facility_codes().await?.into_iter().collect())
     }
 
-    /// The keys of a drop table's rows, except those from `files` (a run being
-    /// finished must not see its own rows as duplicates).
-    async fn existing_keys(&self, def: &'static TableDef, files: &HashSet<&str>) -> Result<HashSet<String>, IngestError> {
-        let mut keys = HashSet::new();
+    /// Which of `keys` a drop table already holds, except in rows from `files` (a run
+    /// being finished must not see its own rows as duplicates). Only the files whose
+    /// key range (from the Delta log's statistics) meets the keys' range are read.
+    async fn keys_in_table(
+        &self,
+        def: &'static TableDef,
+        table: &DeltaTable,
+        files: &HashSet<&str>,
+        keys: &HashSet<String>,
+    ) -> Result<HashSet<String>, IngestError> {
+        let mut held = HashSet::new();
+        let (Some(lo), Some(hi)) = (keys.iter().min(), keys.iter().max()) else { return Ok(held) };
         let key = def.key[0];
-        for batch in self.lake.read_columns(def, &[key, "source_file"]).await? {
+        let range = col(key).between(lit(lo.as_str()), lit(hi.as_str()));
+        for batch in self.lake.scan(def, table, &[key, "source_file"], Some(range)).await? {
             let (k, f) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
             for i in 0..batch.num_rows() {
-                if !k.is_null(i) && !files.contains(f.value(i)) {
-                    keys.insert(k.value(i).to_string());
+                if !k.is_null(i) && keys.contains(k.value(i)) && !files.contains(f.value(i)) {
+                    held.insert(k.value(i).to_string());
                 }
             }
         }
-        Ok(keys)
+        Ok(held)
     }
 }
 

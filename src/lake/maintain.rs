@@ -2,6 +2,7 @@
 //! removing files that no kept version needs. Both are Delta operations, so readers
 //! (ours or any other Delta reader) see the same rows before and after.
 
+use deltalake::DeltaTable;
 use deltalake::operations::vacuum::VacuumMode;
 
 use super::schema::{TABLES, TableDef};
@@ -61,11 +62,10 @@ pub async fn vacuum(lake: &Lake, retention_days: u32, dry_run: bool) -> Result<V
     Ok(out)
 }
 
-/// Compacts one table if it holds more than `max_files` files. Every ingestion run
-/// adds one-row files to the run history and reads it all back, so without this the
-/// cost of a run would grow with the number of runs before it.
-pub async fn compact_if_over(lake: &Lake, def: &TableDef, max_files: usize) -> Result<Option<OptimizeReport>, LakeError> {
-    let Some(table) = lake.open_existing(def).await? else { return Ok(None) };
+/// Compacts one open table if it holds more than `max_files` files. Every ingestion
+/// run adds one-row files to the run history and reads it all back, so without this
+/// the cost of a run would grow with the number of runs before it.
+pub async fn compact_if_over(def: &TableDef, table: DeltaTable, max_files: usize) -> Result<Option<OptimizeReport>, LakeError> {
     let err = |source| LakeError::Delta { table: def.name.to_string(), source };
     if table.snapshot().map_err(err)?.log_data().into_iter().count() <= max_files {
         return Ok(None);

@@ -18,15 +18,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{Expr, SessionContext};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableError, TableProperty};
+use object_store::ObjectStoreExt as _;
 use url::Url;
 
-use schema::TableDef;
+use schema::{TableDef, TableKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -109,13 +110,19 @@ impl Lake {
             table: def.name.into(),
             source: DeltaTableError::Generic(e.to_string()),
         })?;
-        let created = table
+        let mut create = table
             .create()
             .with_table_name(def.name)
             .with_columns(schema.fields().cloned())
             .with_partition_columns(def.partition.iter().copied())
-            .with_save_mode(SaveMode::Ignore)
-            .await;
+            .with_save_mode(SaveMode::Ignore);
+        if def.kind == TableKind::System {
+            // Ingestion commits to these several times a run and opens them at every
+            // job: a checkpoint every 10 commits (instead of 100) keeps the log that an
+            // open replays short.
+            create = create.with_configuration_property(TableProperty::CheckpointInterval, Some("10"));
+        }
+        let created = create.await;
         match created {
             Ok(t) => Ok(t),
             // Another process may have created it first: use theirs.
@@ -210,22 +217,48 @@ impl Lake {
     /// Every row of a table (empty if it was never created).
     pub async fn read_all(&self, def: &TableDef) -> Result<Vec<RecordBatch>, LakeError> {
         let Some(table) = self.open_existing(def).await? else { return Ok(Vec::new()) };
-        let ctx = SessionContext::new();
-        self.register(&ctx, def, &table).await?;
-        let q = |source| LakeError::Query { table: def.name.to_string(), source };
-        let batches = ctx.table(def.name).await.map_err(q)?.collect().await.map_err(q)?;
         let names: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
-        batches.iter().map(|b| conform(def, &names, b)).collect()
+        self.scan(def, &table, &names, None).await
     }
 
     /// Some columns of every row of a table (nothing if it was never created).
     pub async fn read_columns(&self, def: &TableDef, columns: &[&str]) -> Result<Vec<RecordBatch>, LakeError> {
         let Some(table) = self.open_existing(def).await? else { return Ok(Vec::new()) };
+        self.scan(def, &table, columns, None).await
+    }
+
+    /// Some columns of the rows of a table already open (at the version it holds)
+    /// that pass `filter`. The filter also skips whole files by the column statistics
+    /// of the Delta log.
+    pub async fn scan(
+        &self,
+        def: &TableDef,
+        table: &DeltaTable,
+        columns: &[&str],
+        filter: Option<Expr>,
+    ) -> Result<Vec<RecordBatch>, LakeError> {
         let ctx = SessionContext::new();
-        self.register(&ctx, def, &table).await?;
+        self.register(&ctx, def, table).await?;
         let q = |source| LakeError::Query { table: def.name.to_string(), source };
-        let batches = ctx.table(def.name).await.map_err(q)?.select_columns(columns).map_err(q)?.collect().await.map_err(q)?;
+        let mut frame = ctx.table(def.name).await.map_err(q)?;
+        if let Some(filter) = filter {
+            frame = frame.filter(filter).map_err(q)?;
+        }
+        let batches = frame.select_columns(columns).map_err(q)?.collect().await.map_err(q)?;
         batches.iter().map(|b| conform(def, columns, b)).collect()
+    }
+
+    /// Deletes files written for a table but never committed (no reader knows them).
+    pub async fn discard(&self, def: &TableDef, table: &DeltaTable, adds: &[Add]) -> Result<(), LakeError> {
+        let store = table.object_store();
+        for add in adds {
+            let path = deltalake::Path::from_url_path(&add.path).map_err(|e| LakeError::Delta {
+                table: def.name.to_string(),
+                source: DeltaTableError::Generic(e.to_string()),
+            })?;
+            store.delete(&path).await.map_err(|e| LakeError::Delta { table: def.name.to_string(), source: e.into() })?;
+        }
+        Ok(())
     }
 
     /// The table's current Delta version, or `None` if it was never created.

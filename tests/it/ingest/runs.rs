@@ -345,3 +345,54 @@ async fn the_run_history_is_compacted_as_runs_accumulate() {
     assert_eq!(count(&ingest.lake, &schema::TELEMEDICINE_SESSIONS).await, truth_drops(dir.path())["telemedicine"].0 + 24);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_resent_in_a_later_file_are_refused_as_duplicates() {
+    let (dir, _settings, store, ingest) = on_the_sample().await;
+    let p = ingest.pipeline("telemedicine").unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    let table = &schema::TELEMEDICINE_SESSIONS;
+    ingest.run_job(p, true, &bar).await.unwrap();
+    let before = count(&ingest.lake, table).await;
+    // Two rows of the first month's file again, 200 new rows, and a new row twice (the
+    // three refusals stay under the 5% threshold).
+    let first = std::fs::read_to_string(dir.path().join("drops/telemedicine/sessions_2020-09.csv")).unwrap();
+    let mut lines = first.lines();
+    let header = lines.next().unwrap();
+    let old: Vec<&str> = lines.take(2).collect();
+    assert!(old.iter().all(|l| l.starts_with("TM")), "{old:?}");
+    let new = |i| format!("TR{i:07},BVTW-BACHMAI,BVDK02,2026-02-03 09:00,40,Nhi khoa,2\n");
+    let mut text = format!("{header}\n{}\n{}\n", old[0], old[1]);
+    (0..200).for_each(|i| text.push_str(&new(i)));
+    text.push_str(&new(7));
+    std::fs::write(dir.path().join("drops/telemedicine/sessions_9resent.csv"), text).unwrap();
+
+    let reports = ingest.run_job(p, true, &bar).await.unwrap();
+    assert_eq!((reports[0].read, reports[0].accepted, reports[0].quarantined), (203, 200, 3), "{reports:?}");
+    assert_eq!(count(&ingest.lake, table).await, before + 200);
+    let keys = column(&ingest.lake, table, "session_id").await;
+    assert_eq!(keys.iter().filter(|k| k.as_str() == "TR0000007").count(), 1);
+    let run = reports[0].run.to_string();
+    let (reasons, runs, pipelines) = (
+        column(&ingest.lake, &QUARANTINE, "reason").await,
+        column(&ingest.lake, &QUARANTINE, "run").await,
+        column(&ingest.lake, &QUARANTINE, "pipeline").await,
+    );
+    let mine: Vec<&String> =
+        reasons.iter().zip(runs.iter().zip(&pipelines)).filter(|(_, (r, p))| **r == run && *p == "telemedicine").map(|(x, _)| x).collect();
+    assert_eq!(mine, vec!["duplicate"; 3]);
+    // The first, optimistic parse wrote files that were never committed: none is left.
+    let lake_dir = ingest.lake.local_dir().unwrap().join(table.name);
+    let on_disk = walk_parquet(&lake_dir);
+    let listed = ingest.lake.open_existing(table).await.unwrap().unwrap().snapshot().unwrap().log_data().into_iter().count();
+    assert_eq!(on_disk, listed, "Parquet files on disk against files in the Delta log");
+    store.close().await;
+}
+
+fn walk_parquet(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk_parquet(&p) } else { usize::from(p.extension().is_some_and(|e| e == "parquet")) })
+        .sum()
+}
