@@ -435,14 +435,17 @@ impl Ingest {
                 // history, so the run first assumes none is there (a file re-sending
                 // rows is rare), then looks up the keys it accepted; only if some were
                 // there already are the files parsed again, refusing those.
-                let mut known: Option<HashSet<String>> = None;
+                // The second pass reads exactly the first pass's files: one dropped in
+                // between was not looked up.
+                let mut known: Option<(HashSet<String>, Vec<FileStamp>, bool)> = None;
                 loop {
-                    let mut seen = known.clone().unwrap_or_default();
+                    let mut seen = known.as_ref().map(|k| k.0.clone()).unwrap_or_default();
+                    let files = exact.as_deref().or(known.as_ref().map(|k| k.1.as_slice()));
                     let (files, read, more) = self
                         .stage_drop(
                             p,
                             src,
-                            exact.as_deref(),
+                            files,
                             &ledger,
                             &facilities,
                             &mut seen,
@@ -452,14 +455,14 @@ impl Ingest {
                             progress,
                         )
                         .await?;
-                    if known.is_some() {
+                    if let Some((_, _, more)) = known {
                         break (Plan::Drop { files }, read, more);
                     }
                     let held = self.keys_in_table(p.target, table, &own, &seen).await?;
                     if held.is_empty() {
                         break (Plan::Drop { files }, read, more);
                     }
-                    known = Some(held);
+                    known = Some((held, files, more));
                     rows = Rows::new(p.target);
                     quarantine.clear();
                     progress.set_position(position);
