@@ -91,8 +91,7 @@ pub async fn read(lake: &Lake, pipeline: Option<&str>) -> Result<Vec<RunRecord>,
 
 /// The same from the run history already open as `runs`, at the version it holds.
 pub async fn read_table(lake: &Lake, runs: &DeltaTable, pipeline: Option<&str>) -> Result<Vec<RunRecord>, IngestError> {
-    let names: Vec<&str> = INGEST_RUNS.columns.iter().map(|c| c.name).collect();
-    Ok(records(&lake.scan(&INGEST_RUNS, runs, &names, None).await?, pipeline))
+    Ok(records(&lake.scan_all(&INGEST_RUNS, runs).await?, pipeline))
 }
 
 fn records(batches: &[RecordBatch], pipeline: Option<&str>) -> Vec<RunRecord> {

@@ -217,8 +217,13 @@ impl Lake {
     /// Every row of a table (empty if it was never created).
     pub async fn read_all(&self, def: &TableDef) -> Result<Vec<RecordBatch>, LakeError> {
         let Some(table) = self.open_existing(def).await? else { return Ok(Vec::new()) };
+        self.scan_all(def, &table).await
+    }
+
+    /// Every row of a table already open, at the version it holds.
+    pub async fn scan_all(&self, def: &TableDef, table: &DeltaTable) -> Result<Vec<RecordBatch>, LakeError> {
         let names: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
-        self.scan(def, &table, &names, None).await
+        self.scan(def, table, &names, None).await
     }
 
     /// Some columns of every row of a table (nothing if it was never created).
