@@ -41,10 +41,15 @@ pub struct FileConfig {
     pub reference_dir: Option<PathBuf>,
     /// Where the pipeline files are read from; by default the copy built into the binary.
     pub pipelines_dir: Option<PathBuf>,
+    /// Where the SQL views and KPIs are read from; by default the copy built into the binary.
+    pub sql_dir: Option<PathBuf>,
     #[serde(default)]
     pub suppression: Option<Suppression>,
     #[serde(default)]
     pub services: Option<ServicesConfig>,
+    /// `[targets]`: the shares of a target that a projection must reach to be on track or at risk.
+    #[serde(default)]
+    pub targets: Option<crate::kpi::targets::Thresholds>,
 }
 
 /// `[services]`: settings of `homedoc serve`.
@@ -76,19 +81,20 @@ impl Default for ServicesConfig {
     }
 }
 
-/// Small-count suppression for reports that leave the ministry.
+/// `[suppression]`: small-cell suppression, per audience: counts from 1 to k-1 are
+/// hidden (with the cells that would give them away) in that audience's outputs.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Suppression {
-    /// Counts from 1 to `min_count - 1` are shown as suppressed.
-    pub min_count: u32,
-    /// Rates whose denominator is below this are suppressed.
-    pub min_denominator: u32,
+    /// k for donors (their outputs leave the ministry).
+    pub donor: u32,
+    /// k for provincial managers.
+    pub provincial_manager: u32,
 }
 
 impl Default for Suppression {
     fn default() -> Self {
-        Suppression { min_count: 5, min_denominator: 20 }
+        Suppression { donor: 10, provincial_manager: 5 }
     }
 }
 
@@ -103,7 +109,9 @@ pub struct Settings {
     pub suppression: Suppression,
     pub reference_dir: Option<PathBuf>,
     pub pipelines_dir: Option<PathBuf>,
+    pub sql_dir: Option<PathBuf>,
     pub services: ServicesConfig,
+    pub targets: crate::kpi::targets::Thresholds,
     key_hex: Option<String>,
 }
 
@@ -146,8 +154,16 @@ impl Settings {
         }
         let reference_dir = env("HOMEDOC_REFERENCE_DIR").map(PathBuf::from).or(file.reference_dir);
         let pipelines_dir = env("HOMEDOC_PIPELINES_DIR").map(PathBuf::from).or(file.pipelines_dir);
+        let sql_dir = env("HOMEDOC_SQL_DIR").map(PathBuf::from).or(file.sql_dir);
         let suppression = file.suppression.unwrap_or_default();
         let services = file.services.unwrap_or_default();
+        let targets = file.targets.unwrap_or_default();
+        if !(targets.at_risk > 0.0 && targets.at_risk <= targets.on_track) {
+            return Err(ConfigError::Invalid {
+                key: "targets".into(),
+                message: format!("need 0 < at_risk ({}) <= on_track ({})", targets.at_risk, targets.on_track),
+            });
+        }
         if let Some(h) = &services.trusted_proxy_header {
             axum::http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| ConfigError::Invalid {
                 key: "services.trusted_proxy_header".into(),
@@ -160,10 +176,10 @@ impl Settings {
                 message: "must be at least 1".into(),
             });
         }
-        if suppression.min_count == 0 {
+        if suppression.donor < 2 || suppression.provincial_manager < 2 {
             return Err(ConfigError::Invalid {
-                key: "suppression.min_count".into(),
-                message: "must be at least 1".into(),
+                key: "suppression".into(),
+                message: "k must be at least 2 for every audience (k = 1 would hide nothing)".into(),
             });
         }
         if !database_url.starts_with("sqlite:") && !database_url.starts_with("postgres") {
@@ -181,7 +197,9 @@ impl Settings {
             suppression,
             reference_dir,
             pipelines_dir,
+            sql_dir,
             services,
+            targets,
             key_hex,
         })
     }

@@ -4,7 +4,8 @@
 //! The modules follow the flow of data: [`domain`] (the vocabulary), [`store`] (the
 //! operational database the services write), [`reference`] (provinces, phases,
 //! targets), [`generate`] (the calibrated program simulator), [`ingest`] (scheduled
-//! pipelines from the store and the file drops) and [`lake`] (the Delta tables).
+//! pipelines from the store and the file drops), [`lake`] (the Delta tables) and
+//! [`kpi`] (DataFusion SQL over the lake) and [`report`] (what each kind of user reads).
 
 pub mod app;
 pub mod clock;
@@ -12,8 +13,10 @@ pub mod config;
 pub mod domain;
 pub mod generate;
 pub mod ingest;
+pub mod kpi;
 pub mod lake;
 pub mod reference;
+pub mod report;
 pub mod services;
 pub mod store;
 pub mod web;

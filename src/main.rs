@@ -7,7 +7,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use homedoc::app;
 use homedoc::config::{DEFAULT_DATA_DIR, Settings};
+use homedoc::app::kpi::{Format, ReportArgs, ReportFormat, ReportName};
+use homedoc::domain::BoundarySet;
 use homedoc::generate::{Options, Scale};
+use homedoc::kpi::{By, Disaggregation, Grain, KpiRequest, Lang, Period, Snapshot};
 
 /// homedoc: monitoring, evaluation and core services of the "Bác sĩ cho mọi nhà" telehealth program.
 #[derive(Parser)]
@@ -87,6 +90,91 @@ enum Command {
         #[command(subcommand)]
         command: LakeCommand,
     },
+    /// Run read-only SQL over the lake tables and the sql/ views, for analysts.
+    Query {
+        sql: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Read the lake as of a snapshot (table@version,...) that a report printed.
+        #[arg(long)]
+        as_of: Option<Snapshot>,
+    },
+    /// Compute one KPI (sql/kpi/ID.sql) for a period.
+    Kpi {
+        id: String,
+        /// 2024, 2024-Q3, 2024-07, 2024-W27, 2024-07-15, FY2025 or 2024-01-01..2024-06-30.
+        #[arg(long)]
+        period: Period,
+        /// Split the period into a series: day, week, month, quarter, year, fiscal_year.
+        #[arg(long)]
+        grain: Option<Grain>,
+        /// Reporting unit: national, province or station.
+        #[arg(long, default_value = "national")]
+        by: By,
+        /// Break down by sex, age_band, ethnic_minority or purpose.
+        #[arg(long)]
+        group: Option<Disaggregation>,
+        /// Only this province, a code of the --boundary set.
+        #[arg(long)]
+        province: Option<String>,
+        /// Provinces as the 34 of today or the 63 before July 2025.
+        #[arg(long, default_value = "34", value_parser = parse_boundary)]
+        boundary: BoundarySet,
+        #[arg(long)]
+        as_of: Option<Snapshot>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+    /// Make a report for its readers: national-scorecard (evaluators), donor-results
+    /// (donors), province-stations (provincial managers).
+    Report {
+        #[arg(value_enum)]
+        name: ReportName,
+        #[arg(long)]
+        period: Period,
+        /// The province of province-stations, a code of the --boundary set.
+        #[arg(long)]
+        province: Option<String>,
+        /// The project of donor-results (an id of the reference data's projects).
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long, default_value = "34", value_parser = parse_boundary)]
+        boundary: BoundarySet,
+        #[arg(long, value_enum, default_value = "vi")]
+        lang: Lang,
+        #[arg(long)]
+        as_of: Option<Snapshot>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ReportFormat,
+        /// The file to write ("-": standard output).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Export the KPIs for another system.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The KPIs of a period by province as DHIS2 dataValueSets JSON and ADX XML, with the
+    /// ids of sql/dhis2.toml.
+    Dhis2 {
+        /// A day, ISO week, month, quarter, year or FY (DHIS2 has no free ranges).
+        #[arg(long)]
+        period: Period,
+        #[arg(long)]
+        as_of: Option<Snapshot>,
+        /// The folder to write dhis2-PERIOD.json and adx-PERIOD.xml into.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+    },
+}
+
+fn parse_boundary(s: &str) -> Result<BoundarySet, String> {
+    BoundarySet::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -148,7 +236,7 @@ fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Check => app::check(&settings, &mut out)?,
+        Command::Check => runtime.block_on(app::check(&settings, &mut out))?,
         Command::Generate { scale, seed, until, force, quiet } => {
             if force {
                 app::clear_generated(&settings)?;
@@ -181,6 +269,28 @@ fn run() -> anyhow::Result<()> {
         Command::Lake { command: LakeCommand::Optimize } => runtime.block_on(app::ingest::optimize(&settings, &mut out))?,
         Command::Lake { command: LakeCommand::Vacuum { retention_days, dry_run } } => {
             runtime.block_on(app::ingest::vacuum(&settings, retention_days, dry_run, &mut out))?
+        }
+        Command::Query { sql, format, as_of } => {
+            runtime.block_on(app::kpi::query(&settings, &sql, as_of.as_ref(), format, &mut out))?
+        }
+        Command::Kpi { id, period, grain, by, group, province, boundary, as_of, format } => {
+            let request = KpiRequest { period, grain, by, boundary, province, group };
+            runtime.block_on(app::kpi::kpi(&settings, &id, &request, as_of.as_ref(), format, &mut out))?
+        }
+        Command::Export { command: ExportCommand::Dhis2 { period, as_of, out_dir } } => {
+            runtime.block_on(app::kpi::export_dhis2(&settings, &period, as_of.as_ref(), &out_dir, &mut out))?
+        }
+        Command::Report { name, period, province, project, boundary, lang, as_of, format, out: path } => {
+            let args = ReportArgs {
+                period,
+                province,
+                project,
+                boundary,
+                lang,
+                targets: settings.targets,
+                k: settings.suppression.donor,
+            };
+            runtime.block_on(app::kpi::report(&settings, name, args, as_of.as_ref(), format, &path))?
         }
     }
     Ok(())

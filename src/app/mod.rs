@@ -1,6 +1,7 @@
 //! The commands behind the CLI, as library functions that take settings and write
 //! their report to a writer, so that `main.rs` only parses arguments.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
@@ -34,6 +35,8 @@ pub enum AppError {
     Service(#[from] crate::services::ServiceError),
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
+    #[error(transparent)]
+    Kpi(#[from] crate::kpi::KpiError),
 }
 
 pub fn reference(settings: &Settings) -> Result<Reference, AppError> {
@@ -44,25 +47,25 @@ pub async fn open_store(settings: &Settings) -> Result<SqlStore, AppError> {
     Ok(SqlStore::connect(&settings.database_url).await?)
 }
 
-/// `homedoc check`: everything that can be checked before anything runs, every
-/// problem at once.
-pub fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
-    // Reference data and pipelines are checked together, so one run reports both.
-    let r = match (reference(settings), ingest::load_pipelines(settings)) {
-        (Ok(r), _) => r,
-        (Err(e), Ok(_)) => return Err(e),
-        (Err(e), Err(p)) => return Err(AppError::Usage(format!("{e}\n{p}"))),
-    };
-    writeln!(
-        out,
-        "reference data ({}): ok: {} + {} provinces, {} projects, {} targets, {} published results",
-        r.origin,
-        r.provinces_63.len(),
-        r.provinces_34.len(),
-        r.projects.len(),
-        r.targets.len(),
-        r.published.len()
-    )?;
+/// `homedoc check`: everything that can be checked before anything runs (reference
+/// data, pipelines, the SQL views and KPIs planned against the lake's schemas),
+/// every problem at once.
+pub async fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
+    let mut problems = Vec::new();
+    let reference = reference(settings);
+    match &reference {
+        Ok(r) => writeln!(
+            out,
+            "reference data ({}): ok: {} + {} provinces, {} projects, {} targets, {} published results",
+            r.origin,
+            r.provinces_63.len(),
+            r.provinces_34.len(),
+            r.projects.len(),
+            r.targets.len(),
+            r.published.len()
+        )?,
+        Err(e) => problems.push(e.to_string()),
+    }
     match ingest::load_pipelines(settings) {
         Ok(ps) => writeln!(
             out,
@@ -70,7 +73,31 @@ pub fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> 
             settings.pipelines_dir.as_ref().map_or("built-in".to_string(), |d| d.display().to_string()),
             ps.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
         )?,
-        Err(e) => return Err(e.into()),
+        Err(e) => problems.push(e.to_string()),
+    }
+    let (catalog, unparsed) = crate::kpi::Catalog::load_partial(settings.sql_dir.as_deref());
+    let (views, kpis, origin) = (catalog.views.len(), catalog.kpis.len(), catalog.origin.clone());
+    let engine = crate::kpi::Engine::empty(std::sync::Arc::new(catalog), settings.timezone)?;
+    let planned = engine.check().await;
+    if unparsed.is_empty() && planned.is_empty() {
+        writeln!(out, "sql ({origin}): ok: {views} views, {kpis} KPIs planned against the lake's tables")?;
+    }
+    problems.extend(unparsed);
+    problems.extend(planned);
+    match crate::report::dhis2::load(settings.sql_dir.as_deref()) {
+        Ok(m) => problems.extend(m.problems(engine.catalog())),
+        Err(e) => problems.push(e),
+    }
+    // Every target must name a KPI, or the scorecard could not compute it.
+    if let Ok(r) = &reference {
+        let unknown: BTreeSet<&str> =
+            r.targets.iter().map(|t| t.indicator.as_str()).filter(|i| engine.catalog().kpi(i).is_none()).collect();
+        for i in unknown {
+            problems.push(format!("targets.csv: indicator {i:?} has no KPI file sql/kpi/{i}.sql"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Usage(problems.join("\n")));
     }
     writeln!(
         out,
@@ -225,5 +252,6 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 pub mod ingest;
+pub mod kpi;
 mod serve;
 pub use serve::{UserCommand, serve, user};

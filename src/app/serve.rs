@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::ingest::Ingest;
 use crate::services::{Outbox, ServiceSettings, Services, WriteContext};
 use crate::store::SqlStore;
+use crate::web::analytics::Analytics;
 use crate::web::{self, AppState, LimitSettings, WebSettings};
 
 /// Builds the services over an open store with the settings' choices.
@@ -55,7 +56,12 @@ pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl
         Ok(pipelines) => (Some(Arc::new(Ingest::new(settings, Arc::new(store.clone()), pipelines, clock)?)), None),
         Err(e) => (None, Some(e)),
     };
-    let state = AppState::with_ingest(services, store.clone(), web_settings(settings), ingest.clone());
+    // The KPI routes answer 503 if the SQL folder does not load; `check` says why.
+    let analytics = super::kpi::catalog(settings)
+        .map(|catalog| Arc::new(Analytics { settings: settings.clone(), catalog: Arc::new(catalog) }))
+        .map_err(|e| eprintln!("homedoc: not serving KPIs: {e}"))
+        .ok();
+    let state = AppState::with_parts(services, store.clone(), web_settings(settings), ingest.clone(), analytics);
     let listener = TcpListener::bind(bind.unwrap_or(settings.bind)).await?;
     writeln!(out, "homedoc: listening on http://{}", listener.local_addr()?)?;
     writeln!(

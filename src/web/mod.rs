@@ -3,6 +3,7 @@
 //! deny-by-default roles, CSRF, idempotency, audit of denials, metrics) before their
 //! handler in [`routes`].
 
+pub mod analytics;
 mod error;
 mod extract;
 pub mod guard;
@@ -66,6 +67,9 @@ pub struct AppState {
     pub web: WebSettings,
     /// Ingestion, for `/api/v1/pipelines`; `None` when `serve` runs without pipelines.
     pub ingest: Option<Arc<crate::ingest::Ingest>>,
+    /// The KPI engine and reports, for `/api/v1/kpi` and `/api/v1/reports`; `None`
+    /// answers them 503.
+    pub analytics: Option<Arc<analytics::Analytics>>,
     metrics: metrics::Metrics,
     limits: limits::Limits,
     inflight: guard::InFlight,
@@ -84,10 +88,21 @@ impl AppState {
         web: WebSettings,
         ingest: Option<Arc<crate::ingest::Ingest>>,
     ) -> Shared {
+        Self::with_parts(services, sql, web, ingest, None)
+    }
+
+    pub fn with_parts(
+        services: Services,
+        sql: SqlStore,
+        web: WebSettings,
+        ingest: Option<Arc<crate::ingest::Ingest>>,
+        analytics: Option<Arc<analytics::Analytics>>,
+    ) -> Shared {
         Arc::new(AppState {
             services,
             sql,
             ingest,
+            analytics,
             limits: limits::Limits::new(web.limits),
             web,
             metrics: metrics::Metrics::new(),

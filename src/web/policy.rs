@@ -50,6 +50,10 @@ pub const POLICIES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users/{username}/reset", Access::Roles(&[Admin])),
     ("GET", "/api/v1/audit", Access::Roles(&[Admin])),
     ("GET", "/api/v1/pipelines", Access::Roles(&[Evaluator, Admin])),
+    // Raw KPIs are not suppressed: donors get their project's donor-results instead.
+    ("GET", "/api/v1/kpi/{id}", Access::Roles(&[ProvincialManager, Evaluator, Admin])),
+    // Each report narrows this further by role and scope (see web::analytics).
+    ("GET", "/api/v1/reports/{name}", Access::Roles(&[ProvincialManager, Evaluator, Donor, Admin])),
 ];
 
 /// The access of a route, or `None`: refused.

@@ -72,6 +72,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(reset_user))
         .routes(routes!(audit))
         .routes(routes!(pipelines))
+        .merge(super::analytics::router())
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = Registration,

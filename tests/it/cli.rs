@@ -7,15 +7,18 @@ use chrono::TimeZone;
 use homedoc::clock::{Clock, parse_instant};
 use homedoc::config::{FileConfig, Settings};
 
-fn homedoc(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_homedoc"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HOMEDOC_DATABASE_URL")
-        .env_remove("HOMEDOC_REFERENCE_DIR")
-        .output()
-        .expect("run homedoc");
+pub fn homedoc(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    homedoc_with(dir, args, &[])
+}
+
+/// Runs the binary on `dir` with only the given HOMEDOC_* variables set.
+pub fn homedoc_with(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_homedoc"));
+    cmd.arg("--data-dir").arg(dir).args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("HOMEDOC_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd.envs(env.iter().copied()).output().expect("run homedoc");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

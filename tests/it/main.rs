@@ -5,6 +5,11 @@ mod cli;
 mod domain;
 mod generate;
 mod ingest;
+mod kpi;
+mod pilot;
 mod reference;
+mod reports;
+mod slt;
 mod store;
 mod support;
+

@@ -51,6 +51,8 @@ const EXPECT: &[(&str, &str, &[&str], bool)] = &[
     ("POST", "/api/v1/users/{username}/enable", &["admin"], false),
     ("POST", "/api/v1/users/{username}/reset", &["admin"], false),
     ("GET", "/api/v1/audit", &["admin"], false),
+    ("GET", "/api/v1/kpi/{id}", &["provincial_manager", "evaluator", "admin"], true),
+    ("GET", "/api/v1/reports/{name}", &["provincial_manager", "evaluator", "donor", "admin"], true),
     ("GET", "/api/v1/pipelines", &["evaluator", "admin"], false),
 ];
 
@@ -137,6 +139,7 @@ async fn request(
     route: &str,
     own: bool,
     n: usize,
+    role: &str,
 ) -> (String, Option<Value>) {
     let pick = |a: &str, b: &str| if own { a.to_string() } else { b.to_string() };
     let appt = if own { fx.appt_a } else { fx.appt_b };
@@ -213,6 +216,20 @@ async fn request(
             (route.replace("{username}", "target.user"), body(json!({ "password": "target.user-long-password" })))
         }
         ("GET", "/api/v1/audit" | "/api/v1/pipelines") => (route.into(), None),
+        ("GET", "/api/v1/kpi/{id}") => {
+            (format!("/api/v1/kpi/appointments_booked?period=2026-Q3&by=station&province={}", pick("08", "04")), None)
+        }
+        // Each role asks for the report that is theirs, in its own scope or another's.
+        ("GET", "/api/v1/reports/{name}") => match role {
+            "donor" => (
+                format!("/api/v1/reports/donor-results?period=2026-Q3&project={}", pick("undp-pilot", "kofih-10-provinces")),
+                None,
+            ),
+            "provincial_manager" => {
+                (format!("/api/v1/reports/province-stations?period=2026-Q3&province={}", pick("08", "04")), None)
+            }
+            _ => ("/api/v1/reports/national-scorecard?period=2026-Q3".into(), None),
+        },
         _ => panic!("{method} {route} is in the router but missing from the access matrix"),
     }
 }
@@ -239,7 +256,7 @@ async fn every_route_by_every_role_in_own_and_foreign_scope() {
                     n += 1;
                     let fresh = matches!(*route, "/api/v1/auth/logout" | "/api/v1/me/withdraw");
                     let token = if fresh { fresh_token(&srv, role, n).await } else { token.clone() };
-                    let (path, body) = request(&srv, &fx, method, route, own, n).await;
+                    let (path, body) = request(&srv, &fx, method, route, own, n, role).await;
                     let (status, answer) = srv.call(method, &path, token.as_deref(), body).await;
                     calls += 1;
                     let what = format!(

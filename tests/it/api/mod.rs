@@ -73,7 +73,12 @@ impl Server {
             Arc::new(Reference::embedded().unwrap()),
             ServiceSettings::default(),
         );
-        let state = AppState::new(services.clone(), store.clone(), web_settings);
+        // The KPI routes over an empty lake of this server's own.
+        let settings =
+            homedoc::config::Settings::resolve(dir.path(), homedoc::config::FileConfig::default(), |_| None).unwrap();
+        let catalog = Arc::new(homedoc::kpi::Catalog::embedded().unwrap());
+        let analytics = Some(Arc::new(homedoc::web::analytics::Analytics { settings, catalog }));
+        let state = AppState::with_parts(services.clone(), store.clone(), web_settings, None, analytics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, rx) = watch::channel(false);

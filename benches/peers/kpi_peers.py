@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""homedoc's KPIs computed again, independently of the engine, by DuckDB and by polars.
+
+Reads only the Parquet files that each Delta table's log lists (through the deltalake
+package), rebuilds each entity's latest version from the change-feed rows, turns
+instants into Vietnam's calendar days (UTC+7, no daylight saving) and counts per
+province of the 34 set for one range of days. Prints one JSON document:
+
+    {"versions": {...}, "duckdb": {KPI: {PROVINCE: value}}, "polars": {...}}
+
+Usage: kpi_peers.py LAKE_DIR FIRST_DAY LAST_DAY [--threads N]
+"""
+import argparse
+import datetime as dt
+import json
+
+import deltalake
+import duckdb
+import polars as pl
+
+KPIS = ["accounts_registered", "appointments_booked", "appointments_completed", "no_show_rate",
+        "video_calls", "health_workers_trained"]
+LOCAL = dt.timedelta(hours=7)
+
+
+def files(lake, table):
+    return deltalake.DeltaTable(f"{lake}/{table}").file_uris()
+
+
+def with_duckdb(lake, first, last, threads):
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    for t in ["accounts", "appointments", "video_calls", "facilities", "training_attendance"]:
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet({files(lake, t)!r})")
+    day = lambda col: f"CAST({col} + INTERVAL 7 HOUR AS DATE)"
+    latest = lambda t, key: (f"(SELECT * FROM {t} QUALIFY row_number() OVER "
+                             f"(PARTITION BY {key} ORDER BY version DESC, seq DESC) = 1)")
+    prov = f"(SELECT code, province_34 FROM {latest('facilities', 'code')})"
+    between = f"BETWEEN DATE '{first}' AND DATE '{last}'"
+    appts = f"(SELECT * FROM {latest('appointments', 'appointment_id')} WHERE status <> 'entered-in-error')"
+    queries = {
+        "accounts_registered": f"""SELECT f.province_34, count(*) FROM {latest('accounts', 'account_key')} a
+            JOIN {prov} f ON f.code = a.home_station WHERE {day('a.created_at')} {between} GROUP BY 1""",
+        "appointments_booked": f"""SELECT f.province_34, count(*) FROM {appts} a JOIN {prov} f ON f.code = a.station
+            WHERE a.rescheduled_from IS NULL AND {day('a.booked_at')} {between} GROUP BY 1""",
+        "appointments_completed": f"""SELECT f.province_34, count(*) FROM {appts} a JOIN {prov} f ON f.code = a.station
+            WHERE a.status = 'fulfilled' AND {day('a.slot_start')} {between} GROUP BY 1""",
+        "no_show_rate": f"""SELECT f.province_34, 100.0 * count(*) FILTER (WHERE a.status = 'noshow') / count(*)
+            FROM {appts} a JOIN {prov} f ON f.code = a.station
+            WHERE a.status IN ('fulfilled', 'noshow') AND {day('a.slot_start')} {between} GROUP BY 1""",
+        "video_calls": f"""SELECT f.province_34, count(*) FROM {latest('video_calls', 'call_id')} v
+            JOIN {prov} f ON f.code = v.caller_station WHERE {day('v.started_at')} {between} GROUP BY 1""",
+        "health_workers_trained": f"""SELECT f.province_34, count(DISTINCT t.staff_code) FROM training_attendance t
+            JOIN {prov} f ON f.code = t.facility
+            WHERE t.completed_at IS NOT NULL AND {day('t.completed_at')} {between} GROUP BY 1""",
+    }
+    return {k: {p: float(v) for p, v in con.execute(q).fetchall()} for k, q in queries.items()}
+
+
+def with_polars(lake, first, last):
+    scan = lambda t: pl.scan_parquet(files(lake, t))
+    day = lambda col: (pl.col(col).dt.replace_time_zone(None) + LOCAL).dt.date()
+    latest = lambda t, key: scan(t).sort(["version", "seq"], descending=True).unique(subset=[key], keep="first")
+    prov = latest("facilities", "code").select(["code", "province_34"])
+    inside = lambda col: day(col).is_between(first, last)
+    appts = latest("appointments", "appointment_id").filter(pl.col("status") != "entered-in-error")
+
+    def per_province(frame, station, agg):
+        out = frame.join(prov, left_on=station, right_on="code").group_by("province_34").agg(agg.alias("v"))
+        return {p: float(v) for p, v in out.collect().iter_rows()}
+
+    count = pl.len()
+    return {
+        "accounts_registered": per_province(latest("accounts", "account_key").filter(inside("created_at")),
+                                            "home_station", count),
+        "appointments_booked": per_province(
+            appts.filter(pl.col("rescheduled_from").is_null() & inside("booked_at")), "station", count),
+        "appointments_completed": per_province(
+            appts.filter((pl.col("status") == "fulfilled") & inside("slot_start")), "station", count),
+        "no_show_rate": per_province(
+            appts.filter(pl.col("status").is_in(["fulfilled", "noshow"]) & inside("slot_start")), "station",
+            100.0 * (pl.col("status") == "noshow").sum() / pl.len()),
+        "video_calls": per_province(latest("video_calls", "call_id").filter(inside("started_at")),
+                                    "caller_station", count),
+        "health_workers_trained": per_province(
+            scan("training_attendance").filter(pl.col("completed_at").is_not_null() & inside("completed_at")),
+            "facility", pl.col("staff_code").n_unique()),
+    }
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("lake")
+    a.add_argument("first", type=dt.date.fromisoformat)
+    a.add_argument("last", type=dt.date.fromisoformat)
+    a.add_argument("--threads", type=int, default=2)
+    args = a.parse_args()
+    versions = {"duckdb": duckdb.__version__, "polars": pl.__version__, "deltalake": deltalake.__version__}
+    print(json.dumps({
+        "versions": versions,
+        "duckdb": with_duckdb(args.lake, args.first, args.last, args.threads),
+        "polars": with_polars(args.lake, args.first, args.last),
+    }, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+-- title = { vi = "Tài khoản đăng ký mới", en = "New accounts registered" }
+-- definition = { vi = "Số tài khoản công dân được tạo trong kỳ, tính tại trạm y tế nơi công dân đăng ký.", en = "Citizen accounts created in the period, counted at the citizen's home station." }
+-- unit = "count"
+-- higher_is_better = true
+-- disaggregations = ["province", "station", "sex", "age_band", "ethnic_minority"]
+SELECT c.period, u.unit,
+       CASE WHEN $grp = 'sex' THEN a.sex
+            WHEN $grp = 'age_band' THEN a.age_band
+            WHEN $grp = 'ethnic_minority' THEN CASE WHEN a.ethnic_minority THEN 'minority' ELSE 'majority' END
+            ELSE 'all' END AS grp,
+       count(*) AS numerator, NULL AS denominator
+FROM account_current a
+JOIN units u ON u.facility = a.home_station
+JOIN calendar c ON c.day = a.created_day
+GROUP BY 1, 2, 3

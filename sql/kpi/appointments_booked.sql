@@ -1,0 +1,16 @@
+-- title = { vi = "Lượt đặt lịch khám", en = "Appointments booked" }
+-- definition = { vi = "Số lịch khám được đặt trong kỳ tại trạm y tế, không tính lịch đổi từ lịch khác và lịch nhập nhầm.", en = "Appointments booked at commune stations in the period, not counting rebookings of another appointment or entries in error." }
+-- unit = "count"
+-- higher_is_better = true
+-- disaggregations = ["province", "station", "sex", "age_band", "ethnic_minority"]
+SELECT c.period, u.unit,
+       CASE WHEN $grp = 'sex' THEN ap.sex
+            WHEN $grp = 'age_band' THEN ap.age_band
+            WHEN $grp = 'ethnic_minority' THEN CASE WHEN ap.ethnic_minority THEN 'minority' ELSE 'majority' END
+            ELSE 'all' END AS grp,
+       count(*) AS numerator, NULL AS denominator
+FROM appointment_current ap
+JOIN units u ON u.facility = ap.station
+JOIN calendar c ON c.day = ap.booked_day
+WHERE NOT ap.rebooking
+GROUP BY 1, 2, 3

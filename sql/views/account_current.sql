@@ -1,0 +1,9 @@
+-- Every citizen account as it stands now: its latest version in the change feed.
+-- Days are local calendar days (local_date uses the configured timezone).
+SELECT account_key, sex, age_band, ethnic_minority, home_station,
+       local_date(created_at) AS created_day, local_date(closed_at) AS closed_day
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY account_key ORDER BY version DESC, seq DESC) AS latest
+    FROM accounts
+)
+WHERE latest = 1

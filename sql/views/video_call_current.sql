@@ -1,0 +1,10 @@
+-- Each program video call as it stands now (a call is inserted when it starts and
+-- updated when it ends). Minutes are null while a call has not ended.
+SELECT call_id, caller_station, callee_facility, purpose, outcome,
+       local_date(started_at) AS started_day,
+       (date_part('epoch', ended_at) - date_part('epoch', started_at)) / 60.0 AS minutes
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY call_id ORDER BY version DESC, seq DESC) AS latest
+    FROM video_calls
+)
+WHERE latest = 1

@@ -1,0 +1,440 @@
+//! The query engine: every lake table at one snapshot, the `sql/` views over them,
+//! and KPI requests run against both. Each query gets a session of its own (the
+//! Delta tables are opened once per engine and shared), so concurrent requests never
+//! see each other's request tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemTable, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+
+use super::catalog::{Catalog, Disaggregation, Kpi};
+use super::frame;
+use super::snapshot::Snapshot;
+use super::udf;
+use super::{By, KpiError, KpiRequest, KpiResult, KpiRow};
+use crate::domain::BoundarySet;
+use crate::lake::Lake;
+use crate::lake::schema::{TABLES, TableDef};
+
+/// One facility as the request tables need it.
+#[derive(Debug, Clone)]
+struct FacilityRow {
+    code: String,
+    name: String,
+    station: bool,
+    province_63: String,
+    province_34: String,
+    go_live: Option<chrono::NaiveDate>,
+    catchment: Option<i64>,
+}
+
+/// A commune station as the reports need it, provinces read in one boundary set.
+#[derive(Debug, Clone)]
+pub struct StationInfo<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub province: &'a str,
+    pub go_live: Option<chrono::NaiveDate>,
+    pub catchment: Option<i64>,
+}
+
+impl FacilityRow {
+    fn province(&self, set: BoundarySet) -> &str {
+        match set {
+            BoundarySet::P34 => &self.province_34,
+            BoundarySet::P63 => &self.province_63,
+        }
+    }
+}
+
+struct Table {
+    def: &'static TableDef,
+    delta: Option<DeltaTable>,
+    provider: Arc<dyn TableProvider>,
+}
+
+/// The lake at one snapshot, ready for queries.
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    tz: Tz,
+    tables: Vec<Table>,
+    snapshot: Snapshot,
+    facilities: Vec<FacilityRow>,
+    /// Province names by (set, code).
+    provinces: BTreeMap<(BoundarySet, String), String>,
+}
+
+fn df(e: DataFusionError) -> KpiError {
+    KpiError::Query(e.to_string())
+}
+
+/// Statements an analyst may run: queries only.
+fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+fn strings(batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, KpiError> {
+    let a = cast(batch.column(i), &DataType::Utf8).map_err(|e| KpiError::Query(e.to_string()))?;
+    Ok(a.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// Every row of a batch as text (nulls as empty strings), for small tables.
+pub fn text_columns(batch: &RecordBatch) -> Result<Vec<Vec<String>>, KpiError> {
+    let columns = (0..batch.num_columns()).map(|i| strings(batch, i)).collect::<Result<Vec<_>, _>>()?;
+    Ok((0..batch.num_rows()).map(|r| columns.iter().map(|c| c[r].clone().unwrap_or_default()).collect()).collect())
+}
+
+fn floats(batch: &RecordBatch, i: usize) -> Result<Vec<Option<f64>>, KpiError> {
+    let a = cast(batch.column(i), &DataType::Float64).map_err(|e| KpiError::Query(e.to_string()))?;
+    let a = a.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    Ok((0..a.len()).map(|j| a.is_valid(j).then(|| a.value(j))).collect())
+}
+
+impl Engine {
+    /// Opens every lake table at `as_of` (or at its latest version); tables never
+    /// created read as empty.
+    pub async fn open(lake: &Lake, catalog: Arc<Catalog>, tz: Tz, as_of: Option<&Snapshot>) -> Result<Self, KpiError> {
+        let mut tables = Vec::new();
+        let mut snapshot = Snapshot::default();
+        for def in TABLES {
+            let wanted = as_of.map(|s| s.0.get(def.name).copied());
+            let delta = match wanted {
+                // The snapshot was taken before this table existed.
+                Some(None) => None,
+                Some(Some(version)) => {
+                    let mut t = lake.open_existing(def).await?.ok_or_else(|| {
+                        KpiError::Usage(format!("snapshot: table {} does not exist in this lake", def.name))
+                    })?;
+                    t.load_version(version).await.map_err(|e| {
+                        KpiError::Usage(format!("snapshot: table {} has no version {version}: {e}", def.name))
+                    })?;
+                    Some(t)
+                }
+                None => lake.open_existing(def).await?,
+            };
+            let provider: Arc<dyn TableProvider> = match &delta {
+                Some(t) => {
+                    snapshot.0.insert(def.name.to_string(), t.version().unwrap_or(0) as u64);
+                    t.table_provider().await.map_err(df)?
+                }
+                None => Arc::new(MemTable::try_new(def.schema(), vec![vec![]]).map_err(df)?),
+            };
+            tables.push(Table { def, delta, provider });
+        }
+        let mut engine = Engine { catalog, tz, tables, snapshot, facilities: Vec::new(), provinces: BTreeMap::new() };
+        engine.load_dimensions().await?;
+        Ok(engine)
+    }
+
+    /// An engine over empty tables: plans every view and KPI without reading data.
+    pub fn empty(catalog: Arc<Catalog>, tz: Tz) -> Result<Self, KpiError> {
+        let tables = TABLES
+            .iter()
+            .map(|def| {
+                let provider: Arc<dyn TableProvider> =
+                    Arc::new(MemTable::try_new(def.schema(), vec![vec![]]).map_err(df)?);
+                Ok(Table { def, delta: None, provider })
+            })
+            .collect::<Result<_, KpiError>>()?;
+        Ok(Engine {
+            catalog,
+            tz,
+            tables,
+            snapshot: Snapshot::default(),
+            facilities: Vec::new(),
+            provinces: BTreeMap::new(),
+        })
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Every commune station, by code.
+    pub fn stations(&self, set: BoundarySet) -> impl Iterator<Item = StationInfo<'_>> {
+        self.facilities.iter().filter(|f| f.station).map(move |f| StationInfo {
+            code: &f.code,
+            name: &f.name,
+            province: f.province(set),
+            go_live: f.go_live,
+            catchment: f.catchment,
+        })
+    }
+
+    /// A province's name in a boundary set.
+    pub fn province_name(&self, set: BoundarySet, code: &str) -> Option<&str> {
+        self.provinces.get(&(set, code.to_string())).map(String::as_str)
+    }
+
+    /// A fresh session with the lake tables, `local_date` and the views.
+    async fn session(&self) -> Result<SessionContext, KpiError> {
+        let ctx = SessionContext::new();
+        ctx.register_udf(udf::local_date(self.tz));
+        for t in &self.tables {
+            if let Some(delta) = &t.delta {
+                delta.update_datafusion_session(&ctx.state()).map_err(|e| KpiError::Query(e.to_string()))?;
+            }
+            ctx.register_table(t.def.name, t.provider.clone()).map_err(df)?;
+        }
+        // Views may use other views: register in passes until none is left, so the
+        // files need no order.
+        let mut pending: Vec<_> = self.catalog.views.iter().collect();
+        while !pending.is_empty() {
+            let mut failed = Vec::new();
+            let mut last_error = None;
+            for view in &pending {
+                match ctx.sql(&format!("CREATE VIEW {} AS {}", view.name, view.sql)).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        last_error = Some(format!("views/{}.sql: {e}", view.name));
+                        failed.push(*view);
+                    }
+                }
+            }
+            if failed.len() == pending.len() {
+                return Err(KpiError::Query(last_error.expect("a failure")));
+            }
+            pending = failed;
+        }
+        Ok(ctx)
+    }
+
+    async fn load_dimensions(&mut self) -> Result<(), KpiError> {
+        let ctx = self.session().await?;
+        let batches = ctx
+            .sql(
+                "SELECT facility, name, level = 'commune_station', province_63, province_34, \
+                 go_live, catchment_population FROM facility_current",
+            )
+            .await
+            .map_err(df)?
+            .collect()
+            .await
+            .map_err(df)?;
+        for b in &batches {
+            let (code, name, p63, p34) = (strings(b, 0)?, strings(b, 1)?, strings(b, 3)?, strings(b, 4)?);
+            let station = b.column(2).as_boolean();
+            let go_live = b.column(5).as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+            let catchment = floats(b, 6)?;
+            for i in 0..b.num_rows() {
+                self.facilities.push(FacilityRow {
+                    code: code[i].clone().unwrap_or_default(),
+                    name: name[i].clone().unwrap_or_default(),
+                    station: station.value(i),
+                    province_63: p63[i].clone().unwrap_or_default(),
+                    province_34: p34[i].clone().unwrap_or_default(),
+                    go_live: go_live.is_valid(i).then(|| go_live.value_as_date(i)).flatten(),
+                    catchment: catchment[i].map(|c| c as i64),
+                });
+            }
+        }
+        self.facilities.sort_by(|a, b| a.code.cmp(&b.code));
+        for (set, table) in [(BoundarySet::P34, "provinces_34"), (BoundarySet::P63, "provinces_63")] {
+            let batches = ctx
+                .sql(&format!("SELECT code, name_vi FROM {table}"))
+                .await
+                .map_err(df)?
+                .collect()
+                .await
+                .map_err(df)?;
+            for b in &batches {
+                for (code, name) in strings(b, 0)?.into_iter().zip(strings(b, 1)?) {
+                    if let (Some(code), Some(name)) = (code, name) {
+                        self.provinces.insert((set, code), name);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs read-only SQL over the lake tables and views.
+    pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), KpiError> {
+        let ctx = self.session().await?;
+        let frame = ctx.sql_with_options(sql, read_only()).await.map_err(df)?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await.map_err(df)?;
+        Ok((schema, batches))
+    }
+
+    /// Plans every view and KPI; returns every problem found.
+    pub async fn check(&self) -> Vec<String> {
+        let ctx = match self.session().await {
+            Ok(c) => c,
+            Err(e) => return vec![e.to_string()],
+        };
+        if let Err(e) = frame::register_empty(&ctx) {
+            return vec![e.to_string()];
+        }
+        let mut problems = Vec::new();
+        for kpi in self.catalog.kpis.values() {
+            if let Err(e) = self.plan(&ctx, kpi, None, chrono::NaiveDate::MIN).await {
+                problems.push(format!("kpi/{}.sql: {e}", kpi.id));
+            }
+        }
+        problems
+    }
+
+    async fn plan(
+        &self,
+        ctx: &SessionContext,
+        kpi: &Kpi,
+        group: Option<Disaggregation>,
+        before: chrono::NaiveDate,
+    ) -> Result<datafusion::dataframe::DataFrame, String> {
+        let frame = ctx.sql_with_options(&kpi.sql, read_only()).await.map_err(|e| e.to_string())?;
+        let params = vec![
+            ("grp", ScalarValue::Utf8(Some(group.map_or("all", Disaggregation::as_str).to_string()))),
+            ("before", ScalarValue::Date32(Some(datafusion::arrow::datatypes::Date32Type::from_naive_date(before)))),
+        ];
+        let frame = frame.with_param_values(params).map_err(|e| e.to_string())?;
+        let names: Vec<&str> = frame.schema().fields().iter().map(|f| f.name().as_str()).collect();
+        if names != ["period", "unit", "grp", "numerator", "denominator"] {
+            return Err(format!("returns columns {names:?}, expected [period, unit, grp, numerator, denominator]"));
+        }
+        Ok(frame)
+    }
+
+    /// The (facility, unit) pairs of a request and the units to report, with names.
+    fn units(&self, req: &KpiRequest) -> Result<(Vec<(String, String)>, BTreeMap<String, String>), KpiError> {
+        let set = req.boundary;
+        if let Some(p) = &req.province {
+            if !self.provinces.contains_key(&(set, p.clone())) {
+                return Err(KpiError::Usage(format!("province {p:?} is not a province code of the {set} set")));
+            }
+        }
+        let name =
+            |code: &str| self.provinces.get(&(set, code.to_string())).cloned().unwrap_or_else(|| code.to_string());
+        let mut pairs = Vec::new();
+        let mut report = BTreeMap::new();
+        for f in &self.facilities {
+            let province = f.province(set);
+            if req.province.as_deref().is_some_and(|p| p != province) {
+                continue;
+            }
+            let unit = match (req.by, &req.province) {
+                (By::National, None) => "VN".to_string(),
+                (By::National, Some(p)) | (By::Province, Some(p)) => p.clone(),
+                (By::Province, None) => province.to_string(),
+                (By::Station, _) => f.code.clone(),
+            };
+            // Every station and province in scope is reported, with zeros; other
+            // facilities (hospitals) only where they have figures.
+            if req.by != By::Station || f.station {
+                let label = match req.by {
+                    By::Station => f.name.clone(),
+                    _ if unit == "VN" => "Việt Nam".to_string(),
+                    _ => name(&unit),
+                };
+                report.insert(unit.clone(), label);
+            } else {
+                report.entry(unit.clone()).or_insert_with(|| f.name.clone());
+            }
+            pairs.push((f.code.clone(), unit));
+        }
+        if req.by == By::National && req.province.is_none() {
+            report.insert("VN".into(), "Việt Nam".into());
+        }
+        Ok((pairs, report))
+    }
+
+    /// Runs one KPI for a request.
+    pub async fn kpi(&self, id: &str, req: &KpiRequest) -> Result<KpiResult, KpiError> {
+        let kpi = self.catalog.kpi(id).ok_or_else(|| {
+            KpiError::Usage(format!(
+                "no KPI {id:?} (known: {})",
+                self.catalog.kpis.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let allowed = &kpi.meta.disaggregations;
+        let unit = match req.by {
+            By::National => None,
+            By::Province => Some(Disaggregation::Province),
+            By::Station => Some(Disaggregation::Station),
+        };
+        if let Some(g) = req.group.filter(|g| !g.is_group()) {
+            return Err(KpiError::Usage(format!(
+                "{} is a reporting unit, not a group: use by={}",
+                g.as_str(),
+                g.as_str()
+            )));
+        }
+        if let Some(d) = unit.into_iter().chain(req.group).find(|d| !allowed.contains(d)) {
+            return Err(KpiError::Usage(format!(
+                "{id} cannot be broken down by {} (it allows: national{})",
+                d.as_str(),
+                allowed.iter().map(|a| format!(", {}", a.as_str())).collect::<String>()
+            )));
+        }
+        let periods = match req.grain {
+            Some(g) => req.period.split(g),
+            None => vec![req.period.clone()],
+        };
+        let (pairs, report_units) = self.units(req)?;
+        let ctx = self.session().await?;
+        let before = frame::register_periods(&ctx, &periods).map_err(df)?;
+        frame::register_units(&ctx, &pairs).map_err(df)?;
+        let frame = self.plan(&ctx, kpi, req.group, before).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
+        let batches = frame.collect().await.map_err(df)?;
+
+        let mut found: BTreeMap<(String, String, String), (f64, Option<f64>)> = BTreeMap::new();
+        let mut groups = BTreeSet::new();
+        for b in &batches {
+            let (period, unit, grp) = (strings(b, 0)?, strings(b, 1)?, strings(b, 2)?);
+            let (num, den) = (floats(b, 3)?, floats(b, 4)?);
+            for i in 0..b.num_rows() {
+                let grp = grp[i].clone().unwrap_or_else(|| "unknown".into());
+                groups.insert(grp.clone());
+                let key = (period[i].clone().unwrap_or_default(), unit[i].clone().unwrap_or_default(), grp);
+                found.insert(key, (num[i].unwrap_or(0.0), den[i]));
+            }
+        }
+        if req.group.is_none() {
+            groups.insert("all".into());
+        }
+        let mut rows = Vec::new();
+        for p in &periods {
+            let label = p.to_string();
+            let mut units: Vec<(&String, &String)> = report_units.iter().collect();
+            let extra: BTreeSet<&String> = found
+                .keys()
+                .filter(|(pl, u, _)| pl == &label && !report_units.contains_key(u))
+                .map(|(_, u, _)| u)
+                .collect();
+            units.extend(extra.into_iter().map(|u| (u, u)));
+            for (unit, unit_name) in units {
+                for g in &groups {
+                    // Nothing found: nothing counted, above the line or below it.
+                    let empty = (0.0, kpi.meta.unit.is_ratio().then_some(0.0));
+                    let (numerator, denominator) =
+                        found.get(&(label.clone(), unit.clone(), g.clone())).copied().unwrap_or(empty);
+                    rows.push(KpiRow {
+                        period: label.clone(),
+                        unit: unit.clone(),
+                        unit_name: unit_name.clone(),
+                        group: g.clone(),
+                        numerator,
+                        denominator,
+                        value: kpi.meta.unit.value(numerator, denominator),
+                    });
+                }
+            }
+        }
+        Ok(KpiResult { id: kpi.id.clone(), meta: kpi.meta.clone(), rows, snapshot: self.snapshot.clone() })
+    }
+}

@@ -1,0 +1,318 @@
+//! Low-uptake stations: every live station ranked by bookings per 1,000 catchment
+//! population over a recent window, and flagged with each reason that applies.
+//!
+//! The detector reads nothing but KPI figures (appointments booked, video calls,
+//! facilities with a trained worker, by station) and the station register, and
+//! judges each station against the other stations of its own province: the province
+//! median absorbs what all of them share (the season, the program's maturity, the
+//! province's size), so a threshold is a ratio to that median rather than a fixed
+//! share of stations. The thresholds are read from `low_uptake.toml` in the SQL
+//! folder (built in by default).
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
+use serde::Deserialize;
+
+use super::{By, Engine, KpiError, KpiRequest, Period};
+use crate::domain::BoundarySet;
+
+/// The built-in thresholds file.
+pub const BUILT_IN: &str = include_str!("../../sql/low_uptake.toml");
+
+/// When a station is flagged; see `sql/low_uptake.toml` for what each one means.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UptakeThresholds {
+    pub window_weeks: u32,
+    pub min_live_weeks: u32,
+    pub no_bookings_weeks: u32,
+    pub no_bookings_min_expected: f64,
+    pub low_rate_ratio: f64,
+    pub falling_ratio: f64,
+    pub falling_min_before: f64,
+}
+
+impl UptakeThresholds {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t: Self = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        let mut problems = Vec::new();
+        if t.window_weeks == 0 {
+            problems.push("window_weeks must be at least 1".to_string());
+        }
+        if t.no_bookings_weeks == 0 || t.no_bookings_weeks > t.window_weeks {
+            problems.push(format!("no_bookings_weeks must be between 1 and window_weeks ({})", t.window_weeks));
+        }
+        for (name, v) in [("low_rate_ratio", t.low_rate_ratio), ("falling_ratio", t.falling_ratio)] {
+            if !(v > 0.0 && v < 1.0) {
+                problems.push(format!("{name} must be between 0 and 1 (a share of the province median), not {v}"));
+            }
+        }
+        for (name, v) in
+            [("no_bookings_min_expected", t.no_bookings_min_expected), ("falling_min_before", t.falling_min_before)]
+        {
+            if !(v >= 0.0) {
+                problems.push(format!("{name} must not be negative"));
+            }
+        }
+        if problems.is_empty() { Ok(t) } else { Err(problems.join("; ")) }
+    }
+}
+
+impl Default for UptakeThresholds {
+    fn default() -> Self {
+        Self::parse(BUILT_IN).expect("the built-in thresholds parse")
+    }
+}
+
+/// Why a station is flagged. The names are those of the program's M&E plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    NoBookings,
+    LowRate,
+    FallingTrend,
+    NoTrainedWorker,
+    NoVideoCalls,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 5] =
+        [Reason::NoBookings, Reason::LowRate, Reason::FallingTrend, Reason::NoTrainedWorker, Reason::NoVideoCalls];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoBookings => "no_bookings",
+            Reason::LowRate => "low_rate",
+            Reason::FallingTrend => "falling_trend",
+            Reason::NoTrainedWorker => "no_trained_worker",
+            Reason::NoVideoCalls => "no_video_calls",
+        }
+    }
+}
+
+/// One live station's uptake over the window.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StationUptake {
+    pub rank: usize,
+    pub station: String,
+    pub name: String,
+    pub province: String,
+    pub go_live: Option<NaiveDate>,
+    pub catchment: Option<i64>,
+    /// Live long enough to be judged (flags are raised only on these).
+    pub judged: bool,
+    pub bookings: f64,
+    /// Bookings in the window per 1,000 catchment population.
+    pub rate: Option<f64>,
+    /// `rate` over the median of the judged stations of the province.
+    pub rate_vs_median: Option<f64>,
+    /// Bookings in the same weeks half a year earlier.
+    pub bookings_before: f64,
+    /// `bookings / bookings_before` over the province's median of the same.
+    pub trend_vs_median: Option<f64>,
+    /// Bookings in the last `no_bookings_weeks` weeks.
+    pub bookings_recent: f64,
+    pub video_calls: f64,
+    pub trained: bool,
+    pub reasons: Vec<Reason>,
+}
+
+/// The windows of a detection ending on `end`.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    pub window: Period,
+    pub earlier: Period,
+    pub recent: Period,
+    pub before_recent: Period,
+}
+
+impl Windows {
+    pub fn new(end: NaiveDate, t: &UptakeThresholds) -> Self {
+        let days = |weeks: u32| Days::new(7 * u64::from(weeks));
+        let span = |from: NaiveDate, to: NaiveDate| Period::range(from, to).expect("start before end");
+        let start = end + Days::new(1) - days(t.window_weeks);
+        // Half a year back: the same season of the year before would mix in a year of
+        // program growth; half a year is what the M&E plan calls "the last quarters".
+        let back = Days::new(182);
+        let recent_start = end + Days::new(1) - days(t.no_bookings_weeks);
+        Windows {
+            window: span(start, end),
+            earlier: span(start - back, end - back),
+            recent: span(recent_start, end),
+            before_recent: span(recent_start - days(t.window_weeks), recent_start - Days::new(1)),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+impl Engine {
+    /// Each station's figure of one count KPI over `period` (0 where it has none).
+    async fn by_station(
+        &self,
+        id: &str,
+        period: &Period,
+        boundary: BoundarySet,
+        province: Option<&str>,
+    ) -> Result<BTreeMap<String, f64>, KpiError> {
+        let req = KpiRequest {
+            by: By::Station,
+            boundary,
+            province: province.map(str::to_string),
+            ..KpiRequest::new(period.clone())
+        };
+        Ok(self.kpi(id, &req).await?.rows.into_iter().map(|r| (r.unit, r.numerator)).collect())
+    }
+
+    /// Every station live on `end` (of `province` in `boundary`, or all), ranked by
+    /// uptake (highest first) and flagged.
+    pub async fn low_uptake(
+        &self,
+        end: NaiveDate,
+        boundary: BoundarySet,
+        province: Option<&str>,
+        t: &UptakeThresholds,
+    ) -> Result<Vec<StationUptake>, KpiError> {
+        let w = Windows::new(end, t);
+        let booked = "appointments_booked";
+        let now = self.by_station(booked, &w.window, boundary, province).await?;
+        let before = self.by_station(booked, &w.earlier, boundary, province).await?;
+        let recent = self.by_station(booked, &w.recent, boundary, province).await?;
+        let before_recent = self.by_station(booked, &w.before_recent, boundary, province).await?;
+        let calls = self.by_station("video_calls", &w.window, boundary, province).await?;
+        // Trained at any time up to the end: a worker trained years ago still counts.
+        let ever = Period::range(NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date"), end).expect("a range");
+        let trained = self.by_station("facilities_with_trained_worker", &ever, boundary, province).await?;
+
+        let judged_from = w.window.start - Days::new(7 * u64::from(t.min_live_weeks));
+        let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+        let mut out: Vec<StationUptake> = Vec::new();
+        for s in self.stations(boundary) {
+            if province.is_some_and(|p| p != s.province) || s.go_live.is_none_or(|g| g > end) {
+                continue;
+            }
+            let bookings = get(&now, &s.code);
+            let rate = s.catchment.filter(|c| *c > 0).map(|c| 1000.0 * bookings / c as f64);
+            out.push(StationUptake {
+                rank: 0,
+                station: s.code.to_string(),
+                name: s.name.to_string(),
+                province: s.province.to_string(),
+                go_live: s.go_live,
+                catchment: s.catchment,
+                judged: s.go_live.is_some_and(|g| g <= judged_from),
+                bookings,
+                rate,
+                rate_vs_median: None,
+                bookings_before: get(&before, &s.code),
+                trend_vs_median: None,
+                bookings_recent: get(&recent, &s.code),
+                video_calls: get(&calls, &s.code),
+                trained: get(&trained, &s.code) > 0.0,
+                reasons: Vec::new(),
+            });
+        }
+
+        // Province medians over the judged stations.
+        let mut rates: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut trends: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let trend = |s: &StationUptake| {
+            (s.bookings_before >= t.falling_min_before.max(1.0)).then(|| s.bookings / s.bookings_before)
+        };
+        for s in out.iter().filter(|s| s.judged) {
+            if let Some(r) = s.rate {
+                rates.entry(s.province.clone()).or_default().push(r);
+            }
+            if let Some(r) = trend(s) {
+                trends.entry(s.province.clone()).or_default().push(r);
+            }
+        }
+        let rate_median: BTreeMap<_, _> = rates.into_iter().filter_map(|(p, v)| Some((p, median(v)?))).collect();
+        let trend_median: BTreeMap<_, _> = trends.into_iter().filter_map(|(p, v)| Some((p, median(v)?))).collect();
+        let window_weeks = f64::from(t.window_weeks);
+        for s in &mut out {
+            let rm = rate_median.get(&s.province).copied().filter(|m| *m > 0.0);
+            s.rate_vs_median = s.rate.zip(rm).map(|(r, m)| r / m);
+            s.trend_vs_median =
+                trend(s).zip(trend_median.get(&s.province).copied().filter(|m| *m > 0.0)).map(|(r, m)| r / m);
+            if !s.judged {
+                continue;
+            }
+            // Silence is news only where bookings were expected: a station that books
+            // once a month is not "quiet" after four weeks.
+            let expected = get(&before_recent, &s.station) * f64::from(t.no_bookings_weeks) / window_weeks;
+            if s.bookings_recent == 0.0 && expected >= t.no_bookings_min_expected {
+                s.reasons.push(Reason::NoBookings);
+            }
+            if s.rate_vs_median.is_some_and(|r| r <= t.low_rate_ratio) {
+                s.reasons.push(Reason::LowRate);
+            }
+            if s.trend_vs_median.is_some_and(|r| r <= t.falling_ratio) {
+                s.reasons.push(Reason::FallingTrend);
+            }
+            if !s.trained {
+                s.reasons.push(Reason::NoTrainedWorker);
+            }
+            if s.video_calls == 0.0 {
+                s.reasons.push(Reason::NoVideoCalls);
+            }
+        }
+        // Highest uptake first; stations without a catchment last; ties by code.
+        out.sort_by(|a, b| {
+            b.rate
+                .unwrap_or(f64::NEG_INFINITY)
+                .total_cmp(&a.rate.unwrap_or(f64::NEG_INFINITY))
+                .then(a.station.cmp(&b.station))
+        });
+        for (i, s) in out.iter_mut().enumerate() {
+            s.rank = i + 1;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_thresholds_parse_and_bad_ones_are_all_reported() {
+        let t = UptakeThresholds::default();
+        assert_eq!(t.window_weeks, 13);
+        let bad = BUILT_IN
+            .replace("low_rate_ratio = 0.5", "low_rate_ratio = 1.5")
+            .replace("no_bookings_weeks = 4", "no_bookings_weeks = 0");
+        let e = UptakeThresholds::parse(&bad).unwrap_err();
+        assert!(e.contains("low_rate_ratio") && e.contains("no_bookings_weeks"), "{e}");
+        assert!(
+            UptakeThresholds::parse(&format!("{BUILT_IN}\nwindow_week = 3\n")).unwrap_err().contains("window_week")
+        );
+    }
+
+    #[test]
+    fn windows_are_whole_weeks_ending_on_the_day() {
+        let end = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let w = Windows::new(end, &UptakeThresholds::default());
+        assert_eq!(w.window.days(), 91);
+        assert_eq!(w.window.end, end);
+        assert_eq!(w.earlier.end, end - Days::new(182));
+        assert_eq!(w.recent.days(), 28);
+        assert_eq!(w.before_recent.end + Days::new(1), w.recent.start);
+        assert_eq!(w.before_recent.days(), 91);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_lists() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+    }
+}
