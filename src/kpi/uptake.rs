@@ -107,7 +107,7 @@ pub struct StationUptake {
     pub rate: Option<f64>,
     /// `rate` over the median of the judged stations of the province.
     pub rate_vs_median: Option<f64>,
-    /// Bookings in the same weeks half a year earlier.
+    /// Bookings per window in the twice-as-long stretch ending half a year earlier.
     pub bookings_before: f64,
     /// `bookings / bookings_before` over the province's median of the same.
     pub trend_vs_median: Option<f64>,
@@ -134,11 +134,13 @@ impl Windows {
         let start = end + Days::new(1) - days(t.window_weeks);
         // Half a year back: the same season of the year before would mix in a year of
         // program growth; half a year is what the M&E plan calls "the last quarters".
+        // The earlier stretch is twice the window, ending half a year before it ends:
+        // its count (halved) is the baseline, with half the noise of one window's.
         let back = Days::new(182);
         let recent_start = end + Days::new(1) - days(t.no_bookings_weeks);
         Windows {
             window: span(start, end),
-            earlier: span(start - back, end - back),
+            earlier: span(start - back - days(t.window_weeks), end - back),
             recent: span(recent_start, end),
             before_recent: span(recent_start - days(t.window_weeks), recent_start - Days::new(1)),
         }
@@ -212,7 +214,7 @@ impl Engine {
                 bookings,
                 rate,
                 rate_vs_median: None,
-                bookings_before: get(&before, &s.code),
+                bookings_before: get(&before, &s.code) / 2.0,
                 trend_vs_median: None,
                 bookings_recent: get(&recent, &s.code),
                 video_calls: get(&calls, &s.code),
@@ -288,7 +290,7 @@ mod tests {
         let t = UptakeThresholds::default();
         assert_eq!(t.window_weeks, 13);
         let bad = BUILT_IN
-            .replace("low_rate_ratio = 0.5", "low_rate_ratio = 1.5")
+            .replace("low_rate_ratio = 0.4", "low_rate_ratio = 1.5")
             .replace("no_bookings_weeks = 4", "no_bookings_weeks = 0");
         let e = UptakeThresholds::parse(&bad).unwrap_err();
         assert!(e.contains("low_rate_ratio") && e.contains("no_bookings_weeks"), "{e}");
@@ -304,6 +306,7 @@ mod tests {
         assert_eq!(w.window.days(), 91);
         assert_eq!(w.window.end, end);
         assert_eq!(w.earlier.end, end - Days::new(182));
+        assert_eq!(w.earlier.days(), 182);
         assert_eq!(w.recent.days(), 28);
         assert_eq!(w.before_recent.end + Days::new(1), w.recent.start);
         assert_eq!(w.before_recent.days(), 91);

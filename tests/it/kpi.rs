@@ -21,12 +21,26 @@ pub struct Sample {
     pub settings: Settings,
 }
 
+/// A scratch folder for this run of the tests, `PREFIX-PID` under the build's scratch
+/// space; the folders of earlier runs (whose process is gone) are removed first.
+pub fn scratch(prefix: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let dir = root.join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 pub fn sample() -> &'static Sample {
     static SAMPLE: OnceLock<Sample> = OnceLock::new();
     SAMPLE.get_or_init(|| {
-        // Under the build's scratch space, renewed by each run of the tests.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kpi-sample-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("kpi-sample");
         copy_tree(&repo().join("data-samples/sample"), &dir);
         let settings = settings(&dir, &sqlite_url(&dir));
         let s = settings.clone();
