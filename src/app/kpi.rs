@@ -116,6 +116,14 @@ pub enum ReportFormat {
 
 pub use crate::report::{ReportArgs, ReportName};
 
+/// Writes a file whole or not at all (a temporary file renamed into place): a reader
+/// never sees half a report.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// `homedoc report`: writes the report to `out` ("-" for standard output).
 pub async fn report(
     settings: &Settings,
@@ -126,25 +134,18 @@ pub async fn report(
     out: &std::path::Path,
 ) -> Result<(), AppError> {
     let engine = engine(settings, as_of).await?;
-    let report = crate::report::make(&engine, name, args).await.map_err(|e| match e {
-        crate::report::ReportError::Kpi(k) => AppError::Kpi(k),
-        other => AppError::Usage(other.to_string()),
-    })?;
+    let report = crate::report::make(&engine, name, args).await?;
     let mut buffer = Vec::new();
     match format {
         ReportFormat::Csv => report.write_csv(&mut buffer),
         ReportFormat::Json => report.write_json(&mut buffer),
         ReportFormat::Html => report.write_html(&mut buffer),
         ReportFormat::Xlsx => report.xlsx().map(|bytes| buffer = bytes),
-    }
-    .map_err(|e| AppError::Usage(e.to_string()))?;
+    }?;
     if out.as_os_str() == "-" {
         std::io::stdout().write_all(&buffer)?;
     } else {
-        // Written whole or not at all: a reader never sees half a report.
-        let tmp = out.with_extension("partial");
-        std::fs::write(&tmp, &buffer)?;
-        std::fs::rename(&tmp, out)?;
+        write_whole(out, &buffer)?;
         eprintln!("{} written: {} (snapshot {})", report.name, out.display(), report.snapshot);
     }
     Ok(())
@@ -159,26 +160,20 @@ pub async fn export_dhis2(
     out: &mut impl Write,
 ) -> Result<(), AppError> {
     use crate::report::dhis2;
-    let usage = |e: crate::report::ReportError| match e {
-        crate::report::ReportError::Kpi(k) => AppError::Kpi(k),
-        other => AppError::Usage(other.to_string()),
-    };
     let mapping = dhis2::load(settings.sql_dir.as_deref()).map_err(AppError::Usage)?;
     // Refuse a range before reading anything.
-    let (label, _) = dhis2::periods(period).map_err(usage)?;
+    let (label, _) = dhis2::periods(period)?;
     let engine = engine(settings, as_of).await?;
-    let values = dhis2::values(&engine, &mapping, period).await.map_err(usage)?;
-    let json = dhis2::data_value_set(&mapping, period, &values).map_err(usage)?;
-    let xml = dhis2::adx(&mapping, period, &values, chrono::Utc::now()).map_err(usage)?;
+    let values = dhis2::values(&engine, &mapping, period).await?;
+    let json = dhis2::data_value_set(&mapping, period, &values)?;
+    let xml = dhis2::adx(&mapping, period, &values, chrono::Utc::now())?;
     std::fs::create_dir_all(dir)?;
     for (name, bytes) in [
         (format!("dhis2-{label}.json"), serde_json::to_vec_pretty(&json).expect("serialisable")),
         (format!("adx-{label}.xml"), xml.into_bytes()),
     ] {
         let path = dir.join(&name);
-        let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, &path)?;
+        write_whole(&path, &bytes)?;
         writeln!(out, "{}", path.display())?;
     }
     writeln!(out, "{} values of {} KPIs, snapshot {}", values.len(), mapping.data_elements.len(), engine.snapshot())?;

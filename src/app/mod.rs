@@ -39,6 +39,17 @@ pub enum AppError {
     Kpi(#[from] crate::kpi::KpiError),
 }
 
+/// A report's own failures (a missing project, a range DHIS2 has no period for, a
+/// file that cannot be written) are told as they are; the engine's keep their kind.
+impl From<crate::report::ReportError> for AppError {
+    fn from(e: crate::report::ReportError) -> Self {
+        match e {
+            crate::report::ReportError::Kpi(k) => AppError::Kpi(k),
+            other => AppError::Usage(other.to_string()),
+        }
+    }
+}
+
 pub fn reference(settings: &Settings) -> Result<Reference, AppError> {
     Ok(Reference::load(settings.reference_dir.as_deref())?)
 }

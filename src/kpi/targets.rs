@@ -149,6 +149,17 @@ impl Evaluator<'_> {
 impl Engine {
     /// Every target of the reference data (at this engine's snapshot) on `as_of`.
     pub async fn targets(&self, as_of: NaiveDate, thresholds: Thresholds) -> Result<Vec<TargetRow>, KpiError> {
+        self.targets_of(as_of, thresholds, None).await
+    }
+
+    /// The targets of one (scope, scope id) only, or all of them: the others' KPIs
+    /// are not computed.
+    pub async fn targets_of(
+        &self,
+        as_of: NaiveDate,
+        thresholds: Thresholds,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<TargetRow>, KpiError> {
         let (_, batches) = self
             .query(
                 "SELECT indicator, scope, scope_id, baseline, baseline_date, target, target_date, note \
@@ -173,6 +184,9 @@ impl Engine {
                     s.parse::<NaiveDate>().map_err(|_| KpiError::Query(format!("targets: {s:?} is not a date")))
                 };
                 let (indicator, scope, scope_id) = (r[0].clone(), r[1].clone(), r[2].clone());
+                if only.is_some_and(|(s, i)| s != scope || i != scope_id) {
+                    continue;
+                }
                 let (baseline, baseline_date, target, target_date) =
                     (number(&r[3])?, date(&r[4])?, number(&r[5])?, date(&r[6])?);
                 let kpi = self.catalog().kpi(&indicator).ok_or_else(|| {

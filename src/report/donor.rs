@@ -78,10 +78,7 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
     )
     .with_chart(ChartKind::Bar, None, "indicator_title", "achieved_pct");
     let title = |id: &str| engine.catalog().kpi(id).map_or(id.to_string(), |k| k.meta.title.get(lang).to_string());
-    for r in engine.targets(o.period.end, o.thresholds).await? {
-        if r.scope != "project" || r.scope_id != o.project {
-            continue;
-        }
+    for r in engine.targets_of(o.period.end, o.thresholds, Some(("project", &o.project))).await? {
         let is_count = engine.catalog().kpi(&r.indicator).is_some_and(|k| !k.meta.unit.is_ratio());
         let hide = is_count && r.actual.is_some_and(|a| suppress::is_small(a, o.k));
         let shown = |v: Option<f64>| if hide { Cell::Empty } else { Cell::number(v) };
