@@ -54,7 +54,8 @@ fn args() -> anyhow::Result<Args> {
             "--no-incremental" => args.incremental = false,
             "--drop-rows" => args.drop_rows = it.next().context("--drop-rows needs a number")?.parse()?,
             "--feed-seconds" => {
-                args.feed_limit = Some(Duration::from_secs(it.next().context("--feed-seconds needs a number")?.parse()?))
+                args.feed_limit =
+                    Some(Duration::from_secs(it.next().context("--feed-seconds needs a number")?.parse()?))
             }
             s if !s.starts_with("--") => args.scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
             other => bail!("unknown argument {other}"),
@@ -209,11 +210,19 @@ async fn drops(store: &Settings, dir: &Path, rows: usize) -> anyhow::Result<Valu
 
 /// Writes `rows` lines cycled from the template files in `from`, each well-formed
 /// key renumbered so that only the templates' own malformed lines are refused.
-fn synthesize(from: &Path, to: &Path, ext: &str, rows: usize, renumber: fn(&str, usize) -> String) -> anyhow::Result<()> {
+fn synthesize(
+    from: &Path,
+    to: &Path,
+    ext: &str,
+    rows: usize,
+    renumber: fn(&str, usize) -> String,
+) -> anyhow::Result<()> {
     let mut header = None;
     let mut lines = Vec::new();
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(from)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == ext)).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(from)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
     files.sort();
     for f in files {
         let bytes = std::fs::read(&f)?;
@@ -240,7 +249,10 @@ fn synthesize(from: &Path, to: &Path, ext: &str, rows: usize, renumber: fn(&str,
             }
             out.push(b'\n');
         }
-        std::fs::write(to.join(format!("{}_bench_{file:05}.{ext}", if ext == "csv" { "sessions" } else { "attendance" })), out)?;
+        std::fs::write(
+            to.join(format!("{}_bench_{file:05}.{ext}", if ext == "csv" { "sessions" } else { "attendance" })),
+            out,
+        )?;
     }
     Ok(())
 }
@@ -304,7 +316,10 @@ async fn incremental(store: &Settings, dir: &Path) -> anyhow::Result<Value> {
     let tz = store.timezone;
     let day = chrono::DateTime::from_timestamp(last, 0).context("feed time")?.with_timezone(&tz).date_naive();
     let day_start = day.and_hms_opt(0, 0, 0).unwrap().and_local_timezone(tz).earliest().unwrap().timestamp();
-    let first_of_day: i64 = sqlx::query_scalar("SELECT MIN(seq) FROM change_feed WHERE at >= ?").bind(day_start).fetch_one(&mut conn).await?;
+    let first_of_day: i64 = sqlx::query_scalar("SELECT MIN(seq) FROM change_feed WHERE at >= ?")
+        .bind(day_start)
+        .fetch_one(&mut conn)
+        .await?;
     let out_of_order: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM change_feed WHERE at < ? AND seq > ?")
         .bind(day_start)
         .bind(first_of_day)
@@ -351,12 +366,18 @@ async fn incremental(store: &Settings, dir: &Path) -> anyhow::Result<Value> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let seconds = |trials: &[Value], id: &str| median(trials.iter().map(|t| t[id]["seconds"].as_f64().unwrap_or(0.0)).collect());
-    let totals = |trials: &[Value]| median(trials.iter().map(|t| ids.iter().map(|id| t[*id]["seconds"].as_f64().unwrap_or(0.0)).sum()).collect());
+    let seconds =
+        |trials: &[Value], id: &str| median(trials.iter().map(|t| t[id]["seconds"].as_f64().unwrap_or(0.0)).collect());
+    let totals = |trials: &[Value]| {
+        median(trials.iter().map(|t| ids.iter().map(|id| t[*id]["seconds"].as_f64().unwrap_or(0.0)).sum()).collect())
+    };
     let mut ratios = serde_json::Map::new();
     for id in &ids {
         if on_history[0][id]["read"] != into_empty[0][id]["read"] {
-            eprintln!("warning: {id} read {} rows on the history and {} into the empty lake", on_history[0][id]["read"], into_empty[0][id]["read"]);
+            eprintln!(
+                "warning: {id} read {} rows on the history and {} into the empty lake",
+                on_history[0][id]["read"], into_empty[0][id]["read"]
+            );
         }
         ratios.insert(id.to_string(), json!(seconds(&on_history, id) / seconds(&into_empty, id)));
     }

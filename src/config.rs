@@ -112,6 +112,8 @@ pub struct Settings {
     pub sql_dir: Option<PathBuf>,
     pub services: ServicesConfig,
     pub targets: crate::kpi::targets::Thresholds,
+    /// Serve KPIs from the rollups where they are up to date (`--raw` turns it off).
+    pub rollups: bool,
     key_hex: Option<String>,
 }
 
@@ -200,6 +202,7 @@ impl Settings {
             sql_dir,
             services,
             targets,
+            rollups: true,
             key_hex,
         })
     }

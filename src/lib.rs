@@ -4,8 +4,9 @@
 //! The modules follow the flow of data: [`domain`] (the vocabulary), [`store`] (the
 //! operational database the services write), [`reference`] (provinces, phases,
 //! targets), [`generate`] (the calibrated program simulator), [`ingest`] (scheduled
-//! pipelines from the store and the file drops), [`lake`] (the Delta tables) and
-//! [`kpi`] (DataFusion SQL over the lake) and [`report`] (what each kind of user reads).
+//! pipelines from the store and the file drops), [`lake`] (the Delta tables),
+//! [`rollup`] (day-level rollups kept up to date after ingestion), [`kpi`]
+//! (DataFusion SQL over the lake) and [`report`] (what each kind of user reads).
 
 pub mod app;
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod kpi;
 pub mod lake;
 pub mod reference;
 pub mod report;
+pub mod rollup;
 pub mod services;
 pub mod store;
 pub mod web;

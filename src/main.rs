@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use homedoc::app;
-use homedoc::config::{DEFAULT_DATA_DIR, Settings};
 use homedoc::app::kpi::{Format, ReportArgs, ReportFormat, ReportName};
+use homedoc::config::{DEFAULT_DATA_DIR, Settings};
 use homedoc::domain::BoundarySet;
 use homedoc::generate::{Options, Scale};
 use homedoc::kpi::{By, Disaggregation, Grain, KpiRequest, Lang, Period, Snapshot};
@@ -80,6 +80,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Leave the rollups as they are (`homedoc lake rollup` brings them up to date).
+        #[arg(long)]
+        no_rollups: bool,
     },
     /// List the pipelines: schedule, last run with its row counts, next run.
     Pipelines,
@@ -124,6 +127,9 @@ enum Command {
         as_of: Option<Snapshot>,
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
+        /// Compute from the raw tables even where the rollups could serve.
+        #[arg(long)]
+        raw: bool,
     },
     /// Make a report for its readers: national-scorecard (evaluators), donor-results
     /// (donors), province-stations (provincial managers).
@@ -149,6 +155,9 @@ enum Command {
         /// The file to write ("-": standard output).
         #[arg(long)]
         out: PathBuf,
+        /// Compute from the raw tables even where the rollups could serve.
+        #[arg(long)]
+        raw: bool,
     },
     /// Export the KPIs for another system.
     Export {
@@ -181,6 +190,13 @@ fn parse_boundary(s: &str) -> Result<BoundarySet, String> {
 enum LakeCommand {
     /// Compact small files into larger ones (readers see the same rows).
     Optimize,
+    /// Bring the rollups up to date with the lake (`ingest` and the scheduler do it
+    /// after committing rows).
+    Rollup {
+        /// No progress spinner.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Remove files that no current table version references.
     Vacuum {
         /// Keep every file removed less than this many days ago (default: 10 years, the
@@ -232,7 +248,7 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(&cli.data_dir, cli.config.as_deref()).context("loading settings")?;
+    let mut settings = Settings::load(&cli.data_dir, cli.config.as_deref()).context("loading settings")?;
     let runtime = tokio::runtime::Runtime::new()?;
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -263,24 +279,33 @@ fn run() -> anyhow::Result<()> {
         Command::Feed { entity, after, limit } => {
             runtime.block_on(app::feed(&settings, entity.as_deref(), after, limit, &mut out))?
         }
-        Command::Ingest { pipelines, quiet } => runtime.block_on(app::ingest::ingest(&settings, &pipelines, quiet, &mut out))?,
+        Command::Ingest { pipelines, quiet, no_rollups } => {
+            runtime.block_on(app::ingest::ingest(&settings, &pipelines, quiet, no_rollups, &mut out))?
+        }
         Command::Pipelines => runtime.block_on(app::ingest::pipelines(&settings, &mut out))?,
         Command::Schedule => runtime.block_on(app::ingest::schedule(&settings, &mut out))?,
-        Command::Lake { command: LakeCommand::Optimize } => runtime.block_on(app::ingest::optimize(&settings, &mut out))?,
+        Command::Lake { command: LakeCommand::Optimize } => {
+            runtime.block_on(app::ingest::optimize(&settings, &mut out))?
+        }
+        Command::Lake { command: LakeCommand::Rollup { quiet } } => {
+            runtime.block_on(app::rollup::run(&settings, quiet, &mut out))?
+        }
         Command::Lake { command: LakeCommand::Vacuum { retention_days, dry_run } } => {
             runtime.block_on(app::ingest::vacuum(&settings, retention_days, dry_run, &mut out))?
         }
         Command::Query { sql, format, as_of } => {
             runtime.block_on(app::kpi::query(&settings, &sql, as_of.as_ref(), format, &mut out))?
         }
-        Command::Kpi { id, period, grain, by, group, province, boundary, as_of, format } => {
+        Command::Kpi { id, period, grain, by, group, province, boundary, as_of, format, raw } => {
+            settings.rollups = !raw;
             let request = KpiRequest { period, grain, by, boundary, province, group };
             runtime.block_on(app::kpi::kpi(&settings, &id, &request, as_of.as_ref(), format, &mut out))?
         }
         Command::Export { command: ExportCommand::Dhis2 { period, as_of, out_dir } } => {
             runtime.block_on(app::kpi::export_dhis2(&settings, &period, as_of.as_ref(), &out_dir, &mut out))?
         }
-        Command::Report { name, period, province, project, boundary, lang, as_of, format, out: path } => {
+        Command::Report { name, period, province, project, boundary, lang, as_of, format, out: path, raw } => {
+            settings.rollups = !raw;
             let args = ReportArgs {
                 period,
                 province,

@@ -231,7 +231,9 @@ impl Reference {
                 .find(|(n, _)| *n == name)
                 .map(|(_, text)| text.to_string())
                 .ok_or_else(|| format!("{name}: not a reference file")),
-            Some(dir) => std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display())),
+            Some(dir) => {
+                std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+            }
         }
     }
 

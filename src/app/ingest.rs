@@ -41,7 +41,15 @@ fn bar(hidden: bool) -> ProgressBar {
 
 /// `homedoc ingest [PIPELINE...]`: runs the jobs once, now, in file order. A job
 /// that fails does not stop the others; the command fails if any did.
-pub async fn ingest(settings: &Settings, ids: &[String], quiet: bool, out: &mut impl Write) -> Result<(), AppError> {
+///
+/// Then the rollups are brought up to date, unless `no_rollups`.
+pub async fn ingest(
+    settings: &Settings,
+    ids: &[String],
+    quiet: bool,
+    no_rollups: bool,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
     let ingest = open_ingest(settings).await?;
     let chosen: Vec<&Pipeline> = if ids.is_empty() {
         ingest.pipelines().iter().collect()
@@ -84,6 +92,10 @@ pub async fn ingest(settings: &Settings, ids: &[String], quiet: bool, out: &mut 
             }
         }
     }
+    if !no_rollups {
+        // After a failed job too: the others' rows deserve fresh rollups.
+        super::rollup::print(&super::rollup::refresh(settings, quiet).await?, out)?;
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -95,7 +107,9 @@ pub async fn ingest(settings: &Settings, ids: &[String], quiet: bool, out: &mut 
 pub async fn pipelines(settings: &Settings, out: &mut impl Write) -> Result<(), AppError> {
     let ingest = open_ingest(settings).await?;
     let tz = settings.timezone;
-    let local = |t: Option<DateTime<Utc>>| t.map_or("-".to_string(), |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string());
+    let local = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".to_string(), |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+    };
     let n = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     writeln!(
         out,
@@ -134,7 +148,9 @@ pub async fn schedule(settings: &Settings, out: &mut impl Write) -> Result<(), A
         super::serve::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    let follower = super::rollup::follow(settings.clone(), ingest.committed(), stop.clone());
     ingest::schedule::run(ingest, stop).await?;
+    let _ = follower.await;
     Ok(())
 }
 
@@ -144,15 +160,27 @@ pub async fn optimize(settings: &Settings, out: &mut impl Write) -> Result<(), A
     for r in maintain::optimize(&lake).await.map_err(IngestError::from)? {
         writeln!(out, "{}: {} small files compacted into {}", r.table, r.files_removed, r.files_added)?;
     }
+    // Compaction gives the tables new versions: the rollups follow, or reports would
+    // fall back to the raw tables until the next ingestion.
+    super::rollup::print(&super::rollup::refresh(settings, true).await?, out)?;
     Ok(())
 }
 
 /// `homedoc lake vacuum`.
-pub async fn vacuum(settings: &Settings, retention_days: u32, dry_run: bool, out: &mut impl Write) -> Result<(), AppError> {
+pub async fn vacuum(
+    settings: &Settings,
+    retention_days: u32,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> Result<(), AppError> {
     let lake = crate::lake::Lake::new(&settings.lake).map_err(IngestError::from)?;
     for r in maintain::vacuum(&lake, retention_days, dry_run).await.map_err(IngestError::from)? {
         let verb = if r.dry_run { "would remove" } else { "removed" };
-        writeln!(out, "{}: {verb} {} files unreferenced for more than {retention_days} days", r.table, r.files_deleted)?;
+        writeln!(
+            out,
+            "{}: {verb} {} files unreferenced for more than {retention_days} days",
+            r.table, r.files_deleted
+        )?;
     }
     Ok(())
 }

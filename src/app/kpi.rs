@@ -25,7 +25,8 @@ pub fn catalog(settings: &Settings) -> Result<Catalog, KpiError> {
 
 pub async fn engine(settings: &Settings, as_of: Option<&Snapshot>) -> Result<Engine, AppError> {
     let lake = Lake::new(&settings.lake).map_err(KpiError::from)?;
-    Ok(Engine::open(&lake, Arc::new(catalog(settings)?), settings.timezone, as_of).await?)
+    let engine = Engine::open(&lake, Arc::new(catalog(settings)?), settings.timezone, as_of).await?;
+    Ok(engine.with_rollups(settings.rollups))
 }
 
 /// `homedoc query`: the rows of read-only SQL over the lake tables and views.

@@ -37,6 +37,8 @@ pub enum AppError {
     Ingest(#[from] crate::ingest::IngestError),
     #[error(transparent)]
     Kpi(#[from] crate::kpi::KpiError),
+    #[error(transparent)]
+    Rollup(#[from] crate::rollup::RollupError),
 }
 
 /// A report's own failures (a missing project, a range DHIS2 has no period for, a
@@ -264,5 +266,6 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 pub mod ingest;
 pub mod kpi;
+pub mod rollup;
 mod serve;
 pub use serve::{UserCommand, serve, user};

@@ -80,11 +80,15 @@ pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl
         eprintln!("homedoc: stopping: finishing the requests in flight");
         let _ = stop_tx.send(true);
     });
+    let follower = ingest.as_ref().map(|i| super::rollup::follow(settings.clone(), i.committed(), stop.clone()));
     let scheduler = ingest.map(|i| tokio::spawn(crate::ingest::schedule::run(i, stop.clone())));
     web::serve(listener, state, stop).await?;
     if let Some(s) = scheduler {
         // A run in progress finishes its commit first; the lake never sees half a run anyway.
         let _ = s.await;
+    }
+    if let Some(f) = follower {
+        let _ = f.await;
     }
     store.close().await;
     Ok(())

@@ -161,7 +161,8 @@ pub fn load(dir: Option<&Path>, data_dir: &Path) -> Result<Vec<Pipeline>, Vec<St
     let mut files: Vec<(String, String, String)> = Vec::new(); // (id, origin, text)
     let mut errors = Vec::new();
     match dir {
-        None => files.extend(BUILT_IN.iter().map(|(id, t)| (id.to_string(), format!("{id}.toml (built-in)"), t.to_string()))),
+        None => files
+            .extend(BUILT_IN.iter().map(|(id, t)| (id.to_string(), format!("{id}.toml (built-in)"), t.to_string()))),
         Some(dir) => match std::fs::read_dir(dir) {
             Err(e) => errors.push(format!("{}: {e}", dir.display())),
             Ok(entries) => {
@@ -230,9 +231,9 @@ pub fn parse(id: &str, text: &str, data_dir: &Path) -> Result<Pipeline, Vec<Stri
         None => errors.push(format!(
             "target {:?} is not a lake table (one of: {})",
             file.target,
-            schema::TABLES.iter().filter(|t| t.kind != TableKind::System).map(|t| t.name).collect::<Vec<_>>().join(", ")
+            schema::TABLES.iter().filter(|t| !t.kind.internal()).map(|t| t.name).collect::<Vec<_>>().join(", ")
         )),
-        Some(t) if t.kind == TableKind::System => errors.push(format!("target {:?} is written by ingestion itself", t.name)),
+        Some(t) if t.kind.internal() => errors.push(format!("target {:?} is written by homedoc itself", t.name)),
         _ => {}
     }
     let source = target.and_then(|t| check_source(file.source, t, data_dir, &mut errors));
@@ -261,7 +262,12 @@ pub fn parse_schedule(text: &str) -> Result<Cron, String> {
     CronParser::builder().seconds(Seconds::Optional).build().parse(text).map_err(|e| e.to_string())
 }
 
-fn check_source(source: SourceFile, target: &'static TableDef, data_dir: &Path, errors: &mut Vec<String>) -> Option<Source> {
+fn check_source(
+    source: SourceFile,
+    target: &'static TableDef,
+    data_dir: &Path,
+    errors: &mut Vec<String>,
+) -> Option<Source> {
     match source {
         SourceFile::Feed { entity } => {
             let Ok(entity) = entity.parse::<Entity>() else {
@@ -325,7 +331,9 @@ fn check_source(source: SourceFile, target: &'static TableDef, data_dir: &Path, 
                 errors.push(format!(
                     "source.file {file:?} cannot fill table {:?}{}",
                     target.name,
-                    expected.map(|e| format!(" (it fills {e:?})")).unwrap_or_else(|| " (not a reference table file)".into())
+                    expected
+                        .map(|e| format!(" (it fills {e:?})"))
+                        .unwrap_or_else(|| " (not a reference table file)".into())
                 ));
                 return None;
             }
@@ -350,11 +358,8 @@ fn check_validation(v: &ValidationFile, target: &TableDef, errors: &mut Vec<Stri
     };
     use schema::ColType::*;
     let facilities = v.facilities.iter().filter_map(|c| index("facilities", c, &[Str])).collect();
-    let ranges = v
-        .ranges
-        .iter()
-        .filter_map(|(c, [lo, hi])| index("ranges", c, &[I64, F64]).map(|i| (i, *lo, *hi)))
-        .collect();
+    let ranges =
+        v.ranges.iter().filter_map(|(c, [lo, hi])| index("ranges", c, &[I64, F64]).map(|i| (i, *lo, *hi))).collect();
     let order = v
         .order
         .iter()

@@ -13,8 +13,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
-use super::config::{DropFormat, DropSource, Validation};
 use super::check::{Cell, Rejection};
+use super::config::{DropFormat, DropSource, Validation};
 use super::{IngestError, Quarantined, Reason};
 use crate::lake::rows::{Rows, Val};
 use crate::lake::schema::{ColType, TableDef};
@@ -96,7 +96,13 @@ pub fn parse_file(
         }
         counts.read += 1;
         let mut reject = |reason: Reason, detail: String, raw: String| {
-            quarantine.push(Quarantined { source: file.to_string(), location: format!("line {n}"), reason, detail, raw });
+            quarantine.push(Quarantined {
+                source: file.to_string(),
+                location: format!("line {n}"),
+                reason,
+                detail,
+                raw,
+            });
         };
         let text = match std::str::from_utf8(line) {
             Ok(t) => t,
@@ -305,8 +311,8 @@ fn build_row(
         } else {
             let ((name, field), pos) = mapped.next().expect("mapping covers every mapped column, in order");
             debug_assert_eq!(*name, col.name);
-            let cell = convert(values, pos, col.ty, check.tz)
-                .map_err(|(reason, d)| (reason, format!("{field}: {d}")))?;
+            let cell =
+                convert(values, pos, col.ty, check.tz).map_err(|(reason, d)| (reason, format!("{field}: {d}")))?;
             if cell == Cell::Null && !col.nullable {
                 return Err((Reason::MissingField, format!("{field} is empty")));
             }
@@ -327,7 +333,9 @@ fn month_source(table: &TableDef) -> Option<usize> {
 }
 
 fn convert(values: &Fields, pos: &Pos, ty: ColType, tz: Tz) -> Result<Cell, Rejection> {
-    let bad = |reason: Reason, what: &str, v: &dyn std::fmt::Display| Err((reason, format!("{:?} is not {what}", v.to_string())));
+    let bad = |reason: Reason, what: &str, v: &dyn std::fmt::Display| {
+        Err((reason, format!("{:?} is not {what}", v.to_string())))
+    };
     let text: Option<std::borrow::Cow<'_, str>> = match (values, pos) {
         (Fields::Csv { text, ends }, Pos::Index(i)) => {
             let s = Fields::csv_field(text, ends, *i).trim();

@@ -15,6 +15,9 @@ pub const AFTER_COMMIT: &str = "after_commit";
 /// After the quarantine table commit, before the run is marked done.
 pub const BETWEEN_TABLES: &str = "between_tables";
 
+/// In a rollup refresh, after the state table commit, before the rollup commit.
+pub const ROLLUP_BETWEEN_TABLES: &str = "rollup_between_tables";
+
 pub const STAGES: [&str; 4] = [FILES_WRITTEN, BEFORE_COMMIT, AFTER_COMMIT, BETWEEN_TABLES];
 
 static ARMED: OnceLock<Option<String>> = OnceLock::new();

@@ -21,9 +21,17 @@ use crate::lake::schema::INGEST_RUNS;
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum Plan {
     /// Feed rows with `after < seq <= upto`.
-    Feed { after: i64, upto: i64 },
-    Drop { files: Vec<FileStamp> },
-    Reference { file: String, sha256: String },
+    Feed {
+        after: i64,
+        upto: i64,
+    },
+    Drop {
+        files: Vec<FileStamp>,
+    },
+    Reference {
+        file: String,
+        sha256: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -57,8 +57,9 @@ mod tests {
     fn bands_at_their_edges() {
         let band = |age: i64| age_band(2000, 2000 + age);
         assert_eq!([band(0), band(4), band(5), band(14), band(15)], ["0-4", "0-4", "5-14", "5-14", "15-24"]);
-        assert_eq!([band(24), band(25), band(49), band(50), band(64), band(65)], [
-            "15-24", "25-49", "25-49", "50-64", "50-64", "65+"
-        ]);
+        assert_eq!(
+            [band(24), band(25), band(49), band(50), band(64), band(65)],
+            ["15-24", "25-49", "25-49", "50-64", "50-64", "65+"]
+        );
     }
 }

@@ -83,6 +83,9 @@ pub struct Ingest {
     reference_dir: Option<PathBuf>,
     pseudo: Pseudonymiser,
     clock: Clock,
+    /// Told after every job that committed rows: what follows the lake (the rollup
+    /// refresh) waits on it. A permit is kept when nobody waits, so bursts coalesce.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 /// What staging a run produced, before any commit.
@@ -112,7 +115,12 @@ fn done_id(p: &Pipeline) -> String {
 }
 
 impl Ingest {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, pipelines: Vec<Pipeline>, clock: Clock) -> Result<Self, IngestError> {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        pipelines: Vec<Pipeline>,
+        clock: Clock,
+    ) -> Result<Self, IngestError> {
         let key = settings.pseudonymisation_key().map_err(|e| IngestError::Source(e.to_string()))?;
         Ok(Ingest {
             lake: Lake::new(&settings.lake)?,
@@ -123,7 +131,13 @@ impl Ingest {
             reference_dir: settings.reference_dir.clone(),
             pseudo: Pseudonymiser::new(&key),
             clock,
+            committed: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Notified after each job that committed rows.
+    pub fn committed(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     pub fn pipelines(&self) -> &[Pipeline] {
@@ -144,7 +158,12 @@ impl Ingest {
 
     /// Runs a pipeline until it has nothing new, holding its lock throughout. With
     /// `wait`, waits for another process's run to end; otherwise returns `Locked`.
-    pub async fn run_job(&self, p: &Pipeline, wait: bool, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
+    pub async fn run_job(
+        &self,
+        p: &Pipeline,
+        wait: bool,
+        progress: &ProgressBar,
+    ) -> Result<Vec<RunReport>, IngestError> {
         let _lock = if wait {
             match PipelineLock::try_acquire(&self.data_dir, &p.id) {
                 Err(IngestError::Locked(_)) => {
@@ -158,8 +177,11 @@ impl Ingest {
         };
         progress.set_message(p.id.clone());
         // Opened under the lock, so that a run of this pipeline cut off earlier is seen.
-        let mut tables =
-            Tables { runs: self.lake.open(&INGEST_RUNS).await?, target: self.lake.open(p.target).await?, quarantine: None };
+        let mut tables = Tables {
+            runs: self.lake.open(&INGEST_RUNS).await?,
+            target: self.lake.open(p.target).await?,
+            quarantine: None,
+        };
         let reports = self.run_until_done(p, &mut tables, progress).await?;
         if reports.iter().any(|r| r.outcome != RunOutcome::NothingNew) {
             let written = [(&INGEST_RUNS, Some(tables.runs)), (&QUARANTINE, tables.quarantine)];
@@ -169,12 +191,18 @@ impl Ingest {
                     eprintln!("homedoc: {}: compacting {} failed: {e}", p.id, def.name);
                 }
             }
+            self.committed.notify_one();
         }
         Ok(reports)
     }
 
     /// Runs until the source has nothing new.
-    async fn run_until_done(&self, p: &Pipeline, tables: &mut Tables, progress: &ProgressBar) -> Result<Vec<RunReport>, IngestError> {
+    async fn run_until_done(
+        &self,
+        p: &Pipeline,
+        tables: &mut Tables,
+        progress: &ProgressBar,
+    ) -> Result<Vec<RunReport>, IngestError> {
         let mut reports = Vec::new();
         loop {
             let (report, more) = self.run_once(p, tables, progress).await?;
@@ -191,7 +219,12 @@ impl Ingest {
     }
 
     /// One run: finishes a run cut off earlier, or plans and commits a new one.
-    async fn run_once(&self, p: &Pipeline, tables: &mut Tables, progress: &ProgressBar) -> Result<(RunReport, bool), IngestError> {
+    async fn run_once(
+        &self,
+        p: &Pipeline,
+        tables: &mut Tables,
+        progress: &ProgressBar,
+    ) -> Result<(RunReport, bool), IngestError> {
         let started = Instant::now();
         let started_at = self.clock.now();
         let planned = self.lake.txn_version(&INGEST_RUNS, &tables.runs, &p.id).await?;
@@ -208,11 +241,13 @@ impl Ingest {
         };
 
         if planned > done {
-            let record = history
-                .iter()
-                .find(|r| r.run == planned && r.status == Status::Planned)
-                .ok_or_else(|| IngestError::Source(format!("{}: run {planned} is planned but its record is missing", p.id)))?;
-            let plan = record.plan.clone().ok_or_else(|| IngestError::Source(format!("{}: run {planned} has no plan", p.id)))?;
+            let record = history.iter().find(|r| r.run == planned && r.status == Status::Planned).ok_or_else(|| {
+                IngestError::Source(format!("{}: run {planned} is planned but its record is missing", p.id))
+            })?;
+            let plan = record
+                .plan
+                .clone()
+                .ok_or_else(|| IngestError::Source(format!("{}: run {planned} has no plan", p.id)))?;
             let data_done = self.lake.txn_version(p.target, &tables.target, &p.id).await? >= planned;
             let staged = self.stage(p, &tables.target, Some(plan), &history, !data_done, progress).await?;
             failpoint::hit(failpoint::FILES_WRITTEN);
@@ -250,7 +285,8 @@ impl Ingest {
                 threshold: p.validation.max_quarantine_share * 100.0,
                 reasons,
             };
-            self.record_failure(p, &mut tables.runs, run, started_at, staged.read, staged.accepted, quarantined, &e).await?;
+            self.record_failure(p, &mut tables.runs, run, started_at, staged.read, staged.accepted, quarantined, &e)
+                .await?;
             return Err(e);
         }
         failpoint::hit(failpoint::FILES_WRITTEN);
@@ -266,7 +302,8 @@ impl Ingest {
             plan: Some(staged.plan.clone()),
             error: None,
         };
-        self.append(&INGEST_RUNS, &mut tables.runs, RunRecord::rows(&[record]), Some(Transaction::new(&p.id, run))).await?;
+        self.append(&INGEST_RUNS, &mut tables.runs, RunRecord::rows(&[record]), Some(Transaction::new(&p.id, run)))
+            .await?;
         let (report, more) = (report(run, RunOutcome::Committed, &staged), staged.more);
         self.commit(p, tables, run, true, staged, started_at).await?;
         Ok((report, more))
@@ -335,7 +372,13 @@ impl Ingest {
             plan: None,
             error: None,
         };
-        self.append(&INGEST_RUNS, &mut tables.runs, RunRecord::rows(&[record]), Some(Transaction::new(done_id(p), run))).await?;
+        self.append(
+            &INGEST_RUNS,
+            &mut tables.runs,
+            RunRecord::rows(&[record]),
+            Some(Transaction::new(done_id(p), run)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -402,7 +445,9 @@ impl Ingest {
                     (Some(Plan::Feed { after, upto }), _) => (*after, Some(*upto)),
                     (None, Some(Plan::Feed { upto, .. })) => (*upto, None),
                     (None, _) => (0, None),
-                    (Some(other), _) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a feed plan", p.id))),
+                    (Some(other), _) => {
+                        return Err(IngestError::Source(format!("{}: plan {other:?} is not a feed plan", p.id)));
+                    }
                 };
                 let facilities = self.facility_codes().await?;
                 let check = FeedCheck { tz: self.tz, facilities: &facilities, pseudo: &self.pseudo };
@@ -425,7 +470,9 @@ impl Ingest {
                 let exact = match plan {
                     Some(Plan::Drop { files }) => Some(files),
                     None => None,
-                    Some(other) => return Err(IngestError::Source(format!("{}: plan {other:?} is not a drop plan", p.id))),
+                    Some(other) => {
+                        return Err(IngestError::Source(format!("{}: plan {other:?} is not a drop plan", p.id)));
+                    }
                 };
                 let facilities = self.facility_codes().await?;
                 let own: HashSet<&str> = exact.iter().flatten().map(|f| f.name.as_str()).collect();

@@ -65,7 +65,11 @@ async fn pipeline_loop(
 ) {
     let tz = ingest.timezone();
     if needs_catch_up(p, last, ingest.clock().now(), tz) {
-        eprintln!("homedoc: {}: last success {}: catching up now", p.id, last.map_or("never".into(), |t| t.to_rfc3339()));
+        eprintln!(
+            "homedoc: {}: last success {}: catching up now",
+            p.id,
+            last.map_or("never".into(), |t| t.to_rfc3339())
+        );
         attempt_until(ingest, p, None, &mut stop, backoff).await;
     }
     loop {

@@ -50,4 +50,3 @@ pub async fn statuses(ingest: &Ingest) -> Result<Vec<PipelineStatus>, IngestErro
         })
         .collect())
 }
-

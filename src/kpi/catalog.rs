@@ -43,9 +43,45 @@ const BUILT_IN_KPIS: &[(&str, &str)] = &[
     ("bookings_per_1000_accounts", include_str!("../../sql/kpi/bookings_per_1000_accounts.sql")),
 ];
 
-/// The names of the built-in views and KPIs, for the test that compares them with `sql/`.
-pub fn built_in_names() -> (Vec<&'static str>, Vec<&'static str>) {
-    (BUILT_IN_VIEWS.iter().map(|(n, _)| *n).collect(), BUILT_IN_KPIS.iter().map(|(n, _)| *n).collect())
+/// How each rollup table is computed from its source (`sql/rollups/<table>.sql`).
+const BUILT_IN_ROLLUPS: &[(&str, &str)] = &[
+    ("account_daily", include_str!("../../sql/rollups/account_daily.sql")),
+    ("appointment_daily", include_str!("../../sql/rollups/appointment_daily.sql")),
+    ("video_call_daily", include_str!("../../sql/rollups/video_call_daily.sql")),
+    ("telemedicine_daily", include_str!("../../sql/rollups/telemedicine_daily.sql")),
+    ("training_daily", include_str!("../../sql/rollups/training_daily.sql")),
+];
+
+/// The KPIs that can be served from the rollups, each computed from them
+/// (`sql/rollups/kpi/<id>.sql`, the same output as `sql/kpi/<id>.sql`).
+const BUILT_IN_ROLLUP_KPIS: &[(&str, &str)] = &[
+    ("accounts_registered", include_str!("../../sql/rollups/kpi/accounts_registered.sql")),
+    ("accounts_registered_cumulative", include_str!("../../sql/rollups/kpi/accounts_registered_cumulative.sql")),
+    ("accounts_per_1000_population", include_str!("../../sql/rollups/kpi/accounts_per_1000_population.sql")),
+    ("appointments_booked", include_str!("../../sql/rollups/kpi/appointments_booked.sql")),
+    ("appointments_completed", include_str!("../../sql/rollups/kpi/appointments_completed.sql")),
+    ("no_show_rate", include_str!("../../sql/rollups/kpi/no_show_rate.sql")),
+    ("cancellation_rate", include_str!("../../sql/rollups/kpi/cancellation_rate.sql")),
+    ("video_calls", include_str!("../../sql/rollups/kpi/video_calls.sql")),
+    ("video_call_minutes", include_str!("../../sql/rollups/kpi/video_call_minutes.sql")),
+    ("teleconsults_resolved_share", include_str!("../../sql/rollups/kpi/teleconsults_resolved_share.sql")),
+    ("telemedicine_sessions", include_str!("../../sql/rollups/kpi/telemedicine_sessions.sql")),
+    ("live_station_activity_share", include_str!("../../sql/rollups/kpi/live_station_activity_share.sql")),
+    ("health_workers_trained", include_str!("../../sql/rollups/kpi/health_workers_trained.sql")),
+    ("facilities_with_trained_worker", include_str!("../../sql/rollups/kpi/facilities_with_trained_worker.sql")),
+    ("course_completions", include_str!("../../sql/rollups/kpi/course_completions.sql")),
+];
+
+/// The names of the built-in files by folder (`views`, `kpi`, `rollups`,
+/// `rollups/kpi`), for the test that compares them with `sql/`.
+pub fn built_in_names() -> Vec<(&'static str, Vec<&'static str>)> {
+    let names = |list: &[(&'static str, &str)]| list.iter().map(|(n, _)| *n).collect();
+    vec![
+        ("views", names(BUILT_IN_VIEWS)),
+        ("kpi", names(BUILT_IN_KPIS)),
+        ("rollups", names(BUILT_IN_ROLLUPS)),
+        ("rollups/kpi", names(BUILT_IN_ROLLUP_KPIS)),
+    ]
 }
 
 /// Every problem found in the SQL files, one per line.
@@ -185,6 +221,8 @@ pub struct Kpi {
     pub id: String,
     pub meta: KpiMeta,
     pub sql: String,
+    /// The same figures computed from the rollups, where the KPI has such a file.
+    pub rollup_sql: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +236,8 @@ pub struct View {
 pub struct Catalog {
     pub views: Vec<View>,
     pub kpis: BTreeMap<String, Kpi>,
+    /// How each rollup table is computed (`rollups/<table>.sql`).
+    pub rollups: Vec<View>,
     /// The low-uptake thresholds (`low_uptake.toml`; the built-in ones where a
     /// folder has no such file).
     pub uptake: super::uptake::UptakeThresholds,
@@ -230,7 +270,8 @@ impl Catalog {
         Self::load(None)
     }
 
-    /// The files of `dir` (`views/*.sql`, `kpi/*.sql`), or the built-in copy.
+    /// The files of `dir` (`views/*.sql`, `kpi/*.sql`, `rollups/*.sql`,
+    /// `rollups/kpi/*.sql`), or the built-in copy.
     pub fn load(dir: Option<&Path>) -> Result<Self, CatalogErrors> {
         match Self::load_partial(dir) {
             (c, e) if e.is_empty() => Ok(c),
@@ -243,7 +284,8 @@ impl Catalog {
     pub fn load_partial(dir: Option<&Path>) -> (Self, Vec<String>) {
         let Some(dir) = dir else {
             let own = |list: &[(&str, &str)]| list.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
-            return Self::parse("built-in".into(), own(BUILT_IN_VIEWS), own(BUILT_IN_KPIS));
+            let files = [own(BUILT_IN_VIEWS), own(BUILT_IN_KPIS), own(BUILT_IN_ROLLUPS), own(BUILT_IN_ROLLUP_KPIS)];
+            return Self::parse("built-in".into(), files);
         };
         let mut errors = Vec::new();
         let mut read = |sub: &str| -> Vec<(String, String)> {
@@ -270,8 +312,8 @@ impl Catalog {
             files.sort();
             files
         };
-        let (views, kpis) = (read("views"), read("kpi"));
-        let (mut catalog, more) = Self::parse(dir.display().to_string(), views, kpis);
+        let files = [read("views"), read("kpi"), read("rollups"), read("rollups/kpi")];
+        let (mut catalog, more) = Self::parse(dir.display().to_string(), files);
         errors.extend(more);
         let thresholds = dir.join("low_uptake.toml");
         match std::fs::read_to_string(&thresholds) {
@@ -286,9 +328,17 @@ impl Catalog {
     }
 
     /// The catalog of the files that parsed, and the problems of the others.
-    fn parse(origin: String, views: Vec<(String, String)>, kpis: Vec<(String, String)>) -> (Self, Vec<String>) {
+    /// `files`: views, KPIs, rollups and KPIs from rollups, as (stem, text).
+    fn parse(origin: String, files: [Vec<(String, String)>; 4]) -> (Self, Vec<String>) {
+        let [views, kpis, rollups, rollup_kpis] = files;
         let mut errors = Vec::new();
-        let mut out = Catalog { views: Vec::new(), kpis: BTreeMap::new(), uptake: Default::default(), origin };
+        let mut out = Catalog {
+            views: Vec::new(),
+            kpis: BTreeMap::new(),
+            rollups: Vec::new(),
+            uptake: Default::default(),
+            origin,
+        };
         for (name, sql) in views {
             if !valid_name(&name) {
                 errors.push(format!("views/{name}.sql: a view name is lower-case letters, digits and _"));
@@ -324,9 +374,32 @@ impl Catalog {
             if out.views.iter().any(|v| v.name == id) {
                 errors.push(format!("{file}: {id:?} is also a view"));
             }
-            out.kpis.insert(id.clone(), Kpi { id, meta, sql });
+            out.kpis.insert(id.clone(), Kpi { id, meta, sql, rollup_sql: None });
+        }
+        for (name, sql) in rollups {
+            let derived =
+                crate::lake::schema::table(&name).is_some_and(|t| t.kind == crate::lake::schema::TableKind::Derived);
+            if crate::rollup::ROLLUPS.iter().all(|r| r.table.name != name) || !derived {
+                errors.push(format!("rollups/{name}.sql: {name:?} is not a rollup table"));
+            }
+            out.rollups.push(View { name, sql });
+        }
+        for r in crate::rollup::ROLLUPS {
+            if out.rollups.iter().all(|v| v.name != r.table.name) {
+                errors.push(format!("rollups/{}.sql: missing (it computes the rollup table)", r.table.name));
+            }
+        }
+        for (id, sql) in rollup_kpis {
+            match out.kpis.get_mut(&id) {
+                Some(kpi) => kpi.rollup_sql = Some(sql),
+                None => errors.push(format!("rollups/kpi/{id}.sql: there is no kpi/{id}.sql")),
+            }
         }
         (out, errors)
+    }
+
+    pub fn rollup(&self, table: &str) -> Option<&View> {
+        self.rollups.iter().find(|v| v.name == table)
     }
 
     pub fn kpi(&self, id: &str) -> Option<&Kpi> {
@@ -357,7 +430,10 @@ mod tests {
             ("empty".to_string(), good.replace("SELECT 1", "")),
             ("disagg".to_string(), good.replace("SELECT 1", "-- disaggregations = [\"district\"]\nSELECT 1")),
         ];
-        let (catalog, e) = Catalog::parse("test".into(), vec![("accounts".into(), "SELECT 1".into())], kpis);
+        let rollups = vec![("facilities".to_string(), "SELECT 1".to_string())];
+        let rollup_kpis = vec![("nosuch".to_string(), "SELECT 1".to_string())];
+        let views = vec![("accounts".into(), "SELECT 1".into())];
+        let (catalog, e) = Catalog::parse("test".into(), [views, kpis, rollups, rollup_kpis]);
         let text = e.join("\n");
         for needle in [
             "views/accounts.sql: \"accounts\" is already a lake table",
@@ -366,10 +442,14 @@ mod tests {
             "kpi/ratio.sql: a ratio",
             "kpi/empty.sql: no query",
             "kpi/disagg.sql: header: ",
+            "rollups/facilities.sql: \"facilities\" is not a rollup table",
+            "rollups/appointment_daily.sql: missing",
+            "rollups/kpi/nosuch.sql: there is no kpi/nosuch.sql",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
-        assert_eq!(e.len(), 6, "{text}");
+        // Every rollup file is missing: one error each.
+        assert_eq!(e.len(), 8 + crate::rollup::ROLLUPS.len(), "{text}");
         // The files that parsed are kept, so that they can still be planned.
         assert!(catalog.kpis.contains_key("ok"));
     }

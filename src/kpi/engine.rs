@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono_tz::Tz;
 use datafusion::arrow::array::{Array, AsArray};
@@ -18,7 +19,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
-use super::catalog::{Catalog, Disaggregation, Kpi};
+use super::catalog::{Catalog, Disaggregation};
 use super::frame;
 use super::snapshot::Snapshot;
 use super::udf;
@@ -73,10 +74,28 @@ pub struct Engine {
     facilities: Vec<FacilityRow>,
     /// Province names by (set, code).
     provinces: BTreeMap<(BoundarySet, String), String>,
+    /// Every rollup reflects exactly the source versions this engine opened.
+    rollups_fresh: bool,
+    /// KPIs with a rollup query are served from the rollups when they are fresh.
+    use_rollups: bool,
+    /// Parquet files the queries of this engine have read, for the benchmark.
+    files_read: AtomicU64,
 }
 
 fn df(e: DataFusionError) -> KpiError {
     KpiError::Query(e.to_string())
+}
+
+/// The Parquet files an executed plan's scans were given (after the Delta log's
+/// pruning by partition and statistics).
+fn files_scanned(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> u64 {
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    let own = plan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+        .map_or(0, |c| c.file_groups.iter().map(|g| g.len() as u64).sum());
+    own + plan.children().into_iter().map(|c| files_scanned(c.as_ref())).sum::<u64>()
 }
 
 /// Statements an analyst may run: queries only.
@@ -132,9 +151,52 @@ impl Engine {
             };
             tables.push(Table { def, delta, provider });
         }
-        let mut engine = Engine { catalog, tz, tables, snapshot, facilities: Vec::new(), provinces: BTreeMap::new() };
+        let mut rollups_fresh = true;
+        for r in crate::rollup::ROLLUPS {
+            let source = snapshot.0.get(r.source.name).map_or(0, |v| *v as i64);
+            let table = tables.iter().find(|t| t.def.name == r.table.name).and_then(|t| t.delta.as_ref());
+            rollups_fresh &= crate::rollup::reflected_version(lake, r, table).await? == source;
+        }
+        let mut engine = Engine {
+            catalog,
+            tz,
+            tables,
+            snapshot,
+            facilities: Vec::new(),
+            provinces: BTreeMap::new(),
+            rollups_fresh,
+            use_rollups: true,
+            files_read: AtomicU64::new(0),
+        };
         engine.load_dimensions().await?;
         Ok(engine)
+    }
+
+    /// Serve KPIs from the rollups where possible (the default), or always compute
+    /// them from the raw tables.
+    pub fn with_rollups(mut self, on: bool) -> Self {
+        self.use_rollups = on;
+        self
+    }
+
+    /// Whether every rollup is up to date with the tables this engine opened.
+    pub fn rollups_fresh(&self) -> bool {
+        self.rollups_fresh
+    }
+
+    /// Whether a KPI is computed from the rollups by this engine.
+    pub fn served_from_rollups(&self, id: &str) -> bool {
+        self.use_rollups && self.rollups_fresh && self.catalog.kpi(id).is_some_and(|k| k.rollup_sql.is_some())
+    }
+
+    /// Parquet files read by this engine's KPI queries so far.
+    pub fn files_read(&self) -> u64 {
+        self.files_read.load(Ordering::Relaxed)
+    }
+
+    /// The `local_date` function in this engine's timezone.
+    pub fn local_date_udf(&self) -> datafusion::logical_expr::ScalarUDF {
+        udf::local_date(self.tz)
     }
 
     /// An engine over empty tables: plans every view and KPI without reading data.
@@ -154,6 +216,9 @@ impl Engine {
             snapshot: Snapshot::default(),
             facilities: Vec::new(),
             provinces: BTreeMap::new(),
+            rollups_fresh: false,
+            use_rollups: true,
+            files_read: AtomicU64::new(0),
         })
     }
 
@@ -183,6 +248,15 @@ impl Engine {
 
     /// A fresh session with the lake tables, `local_date` and the views.
     async fn session(&self) -> Result<SessionContext, KpiError> {
+        self.session_over(None).await
+    }
+
+    /// A fresh session in which one lake table reads the given rows instead (the
+    /// rollup refresh computes a month through the views this way).
+    pub async fn session_over(
+        &self,
+        replace: Option<(&TableDef, Vec<RecordBatch>)>,
+    ) -> Result<SessionContext, KpiError> {
         let ctx = SessionContext::new();
         ctx.register_udf(udf::local_date(self.tz));
         for t in &self.tables {
@@ -190,6 +264,12 @@ impl Engine {
                 delta.update_datafusion_session(&ctx.state()).map_err(|e| KpiError::Query(e.to_string()))?;
             }
             ctx.register_table(t.def.name, t.provider.clone()).map_err(df)?;
+        }
+        if let Some((def, rows)) = replace {
+            let schema = rows.first().map_or_else(|| def.schema(), |b| b.schema());
+            let table = MemTable::try_new(schema, vec![rows]).map_err(df)?;
+            ctx.deregister_table(def.name).map_err(df)?;
+            ctx.register_table(def.name, Arc::new(table)).map_err(df)?;
         }
         // Views may use other views: register in passes until none is left, so the
         // files need no order.
@@ -283,8 +363,28 @@ impl Engine {
         }
         let mut problems = Vec::new();
         for kpi in self.catalog.kpis.values() {
-            if let Err(e) = self.plan(&ctx, kpi, None, chrono::NaiveDate::MIN).await {
+            if let Err(e) = self.plan(&ctx, &kpi.sql, None, chrono::NaiveDate::MIN).await {
                 problems.push(format!("kpi/{}.sql: {e}", kpi.id));
+            }
+            if let Some(sql) = &kpi.rollup_sql {
+                if let Err(e) = self.plan(&ctx, sql, None, chrono::NaiveDate::MIN).await {
+                    problems.push(format!("rollups/kpi/{}.sql: {e}", kpi.id));
+                }
+            }
+        }
+        for r in crate::rollup::ROLLUPS {
+            let Some(view) = self.catalog.rollup(r.table.name) else { continue };
+            let planned = match ctx.sql_with_options(&view.sql, read_only()).await {
+                Ok(frame) => {
+                    let names: Vec<String> = frame.schema().fields().iter().map(|f| f.name().clone()).collect();
+                    let want: Vec<String> =
+                        r.table.columns.iter().map(|c| c.name.to_string()).filter(|n| n != "month").collect();
+                    if names == want { Ok(()) } else { Err(format!("returns columns {names:?}, expected {want:?}")) }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = planned {
+                problems.push(format!("rollups/{}.sql: {e}", r.table.name));
             }
         }
         problems
@@ -293,11 +393,11 @@ impl Engine {
     async fn plan(
         &self,
         ctx: &SessionContext,
-        kpi: &Kpi,
+        sql: &str,
         group: Option<Disaggregation>,
         before: chrono::NaiveDate,
     ) -> Result<datafusion::dataframe::DataFrame, String> {
-        let frame = ctx.sql_with_options(&kpi.sql, read_only()).await.map_err(|e| e.to_string())?;
+        let frame = ctx.sql_with_options(sql, read_only()).await.map_err(|e| e.to_string())?;
         let params = vec![
             ("grp", ScalarValue::Utf8(Some(group.map_or("all", Disaggregation::as_str).to_string()))),
             ("before", ScalarValue::Date32(Some(datafusion::arrow::datatypes::Date32Type::from_naive_date(before)))),
@@ -389,8 +489,14 @@ impl Engine {
         let ctx = self.session().await?;
         let before = frame::register_periods(&ctx, &periods).map_err(df)?;
         frame::register_units(&ctx, &pairs).map_err(df)?;
-        let frame = self.plan(&ctx, kpi, req.group, before).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
-        let batches = frame.collect().await.map_err(df)?;
+        let sql = match &kpi.rollup_sql {
+            Some(sql) if self.served_from_rollups(id) => sql,
+            _ => &kpi.sql,
+        };
+        let frame = self.plan(&ctx, sql, req.group, before).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
+        let plan = frame.create_physical_plan().await.map_err(df)?;
+        let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
+        self.files_read.fetch_add(files_scanned(plan.as_ref()), Ordering::Relaxed);
 
         let mut found: BTreeMap<(String, String, String), (f64, Option<f64>)> = BTreeMap::new();
         let mut groups = BTreeSet::new();

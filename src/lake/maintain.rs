@@ -30,10 +30,8 @@ pub async fn optimize(lake: &Lake) -> Result<Vec<OptimizeReport>, LakeError> {
     let mut out = Vec::new();
     for def in TABLES {
         let Some(table) = lake.open_existing(def).await? else { continue };
-        let (_, metrics) = table
-            .optimize()
-            .await
-            .map_err(|source| LakeError::Delta { table: def.name.to_string(), source })?;
+        let (_, metrics) =
+            table.optimize().await.map_err(|source| LakeError::Delta { table: def.name.to_string(), source })?;
         out.push(OptimizeReport {
             table: def.name.to_string(),
             files_removed: metrics.num_files_removed,
@@ -65,7 +63,11 @@ pub async fn vacuum(lake: &Lake, retention_days: u32, dry_run: bool) -> Result<V
 /// Compacts one open table if it holds more than `max_files` files. Every ingestion
 /// run adds one-row files to the run history and reads it all back, so without this
 /// the cost of a run would grow with the number of runs before it.
-pub async fn compact_if_over(def: &TableDef, table: DeltaTable, max_files: usize) -> Result<Option<OptimizeReport>, LakeError> {
+pub async fn compact_if_over(
+    def: &TableDef,
+    table: DeltaTable,
+    max_files: usize,
+) -> Result<Option<OptimizeReport>, LakeError> {
     let err = |source| LakeError::Delta { table: def.name.to_string(), source };
     if table.snapshot().map_err(err)?.log_data().into_iter().count() <= max_files {
         return Ok(None);

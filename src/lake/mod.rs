@@ -13,7 +13,7 @@ pub mod maintain;
 pub mod rows;
 pub mod schema;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 use object_store::ObjectStoreExt as _;
 use url::Url;
 
-use schema::{TableDef, TableKind};
+use schema::TableDef;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -60,7 +60,8 @@ impl Lake {
             if !url.path().ends_with('/') {
                 url.set_path(&format!("{}/", url.path()));
             }
-            let local = (url.scheme() == "file").then(|| url.to_file_path().map_err(|_| bad("not a local path".into())));
+            let local =
+                (url.scheme() == "file").then(|| url.to_file_path().map_err(|_| bad("not a local path".into())));
             (url, local.transpose()?)
         } else {
             std::fs::create_dir_all(location).map_err(|e| bad(e.to_string()))?;
@@ -116,10 +117,10 @@ impl Lake {
             .with_columns(schema.fields().cloned())
             .with_partition_columns(def.partition.iter().copied())
             .with_save_mode(SaveMode::Ignore);
-        if def.kind == TableKind::System {
-            // Ingestion commits to these several times a run and opens them at every
-            // job: a checkpoint every 10 commits (instead of 100) keeps the log that an
-            // open replays short.
+        if def.kind.internal() {
+            // Ingestion and the rollup refresh commit to these several times a run and
+            // open them at every job: a checkpoint every 10 commits (instead of 100)
+            // keeps the log that an open replays short.
             create = create.with_configuration_property(TableProperty::CheckpointInterval, Some("10"));
         }
         let created = create.await;
@@ -133,7 +134,11 @@ impl Lake {
     /// The last version `app_id` committed to the table, from its Delta `txn` actions.
     pub async fn txn_version(&self, def: &TableDef, table: &DeltaTable, app_id: &str) -> Result<i64, LakeError> {
         let state = table.snapshot().map_err(Self::delta_err(def))?;
-        Ok(state.transaction_version(table.log_store().as_ref(), app_id).await.map_err(Self::delta_err(def))?.unwrap_or(0))
+        Ok(state
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(Self::delta_err(def))?
+            .unwrap_or(0))
     }
 
     /// Commits staged files, or none, with the transaction `txn` and `metadata`.
@@ -150,7 +155,15 @@ impl Lake {
             partition_by: def.partition.map(|p| vec![p.to_string()]),
             predicate: None,
         };
-        self.commit(def, table, adds.into_iter().map(Action::Add).collect(), txn, metadata, operation).await
+        self.commit(
+            def,
+            table,
+            adds.into_iter().map(Action::Add).collect(),
+            txn.into_iter().collect(),
+            metadata,
+            operation,
+        )
+        .await
     }
 
     /// Replaces the whole content of a table with `adds`, in one commit.
@@ -167,7 +180,83 @@ impl Lake {
             state.log_data().into_iter().map(|f| Action::Remove(f.remove_action(true))).collect();
         actions.extend(adds.into_iter().map(Action::Add));
         let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
-        self.commit(def, table, actions, Some(txn), metadata, operation).await
+        self.commit(def, table, actions, vec![txn], metadata, operation).await
+    }
+
+    /// Replaces the content of some partitions of a partitioned table with `adds`
+    /// (which must belong to those partitions), in one commit with `txns`. With no
+    /// partitions and no files it commits the transactions alone.
+    pub async fn commit_replace_partitions(
+        &self,
+        def: &TableDef,
+        table: &mut DeltaTable,
+        partitions: &BTreeSet<String>,
+        adds: Vec<Add>,
+        txns: Vec<Transaction>,
+    ) -> Result<u64, LakeError> {
+        let column = def.partition.expect("a partitioned table");
+        let mut actions: Vec<Action> = Vec::new();
+        if !partitions.is_empty() {
+            let state = table.snapshot().map_err(Self::delta_err(def))?;
+            for f in state.log_data() {
+                let value = f.partition_values_map().remove(column).flatten();
+                if value.is_some_and(|v| partitions.contains(&v)) {
+                    actions.push(Action::Remove(f.remove_action(true)));
+                }
+            }
+        }
+        actions.extend(adds.into_iter().map(Action::Add));
+        let list = partitions.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: Some(vec![column.to_string()]),
+            predicate: Some(format!("{column} IN ({list})")),
+        };
+        self.commit(def, table, actions, txns, HashMap::new(), operation).await
+    }
+
+    /// The highest value of an integer column, from the Delta log's file statistics
+    /// (no data file is read); a scan where a file has none. `None` for no rows.
+    pub async fn max_of(&self, def: &TableDef, table: &DeltaTable, column: &str) -> Result<Option<i64>, LakeError> {
+        let mut best: Option<i64> = None;
+        let mut complete = true;
+        for f in table.snapshot().map_err(Self::delta_err(def))?.log_data() {
+            let max = f.stats().and_then(|s| {
+                let stats: serde_json::Value = serde_json::from_str(&s).ok()?;
+                stats.get("maxValues")?.get(column)?.as_i64()
+            });
+            match max {
+                Some(m) => best = best.max(Some(m)),
+                None if f.num_records() == Some(0) => {}
+                None => complete = false,
+            }
+        }
+        if complete { Ok(best) } else { self.max_by_scan(def, table, column).await }
+    }
+
+    async fn max_by_scan(&self, def: &TableDef, table: &DeltaTable, column: &str) -> Result<Option<i64>, LakeError> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let ctx = SessionContext::new();
+        self.register(&ctx, def, table).await?;
+        let q = |source| LakeError::Query { table: def.name.to_string(), source };
+        let sql = format!("SELECT CAST(max({column}) AS BIGINT) FROM {}", def.name);
+        let batches = ctx.sql(&sql).await.map_err(q)?.collect().await.map_err(q)?;
+        let b = batches.first().filter(|b| b.num_rows() > 0);
+        Ok(b.and_then(|b| {
+            let a = b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            a.is_valid(0).then(|| a.value(0))
+        }))
+    }
+
+    /// The partition values of the files a table holds at the version it is open at.
+    pub fn partition_files(&self, def: &TableDef, table: &DeltaTable) -> Result<Vec<(String, String)>, LakeError> {
+        let column = def.partition.expect("a partitioned table");
+        let state = table.snapshot().map_err(Self::delta_err(def))?;
+        Ok(state
+            .log_data()
+            .into_iter()
+            .map(|f| (f.path().to_string(), f.partition_values_map().remove(column).flatten().unwrap_or_default()))
+            .collect())
     }
 
     async fn commit(
@@ -175,14 +264,11 @@ impl Lake {
         def: &TableDef,
         table: &mut DeltaTable,
         actions: Vec<Action>,
-        txn: Option<Transaction>,
+        txns: Vec<Transaction>,
         metadata: HashMap<String, serde_json::Value>,
         operation: DeltaOperation,
     ) -> Result<u64, LakeError> {
-        let mut properties = CommitProperties::default().with_metadata(metadata);
-        if let Some(txn) = txn {
-            properties = properties.with_application_transaction(txn);
-        }
+        let properties = CommitProperties::default().with_metadata(metadata).with_application_transactions(txns);
         let state = table.snapshot().map_err(Self::delta_err(def))?;
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)
@@ -261,7 +347,10 @@ impl Lake {
                 table: def.name.to_string(),
                 source: DeltaTableError::Generic(e.to_string()),
             })?;
-            store.delete(&path).await.map_err(|e| LakeError::Delta { table: def.name.to_string(), source: e.into() })?;
+            store
+                .delete(&path)
+                .await
+                .map_err(|e| LakeError::Delta { table: def.name.to_string(), source: e.into() })?;
         }
         Ok(())
     }
@@ -285,7 +374,11 @@ fn conform(def: &TableDef, columns: &[&str], batch: &RecordBatch) -> Result<Reco
         let col = def.column(name).expect("a column of the table");
         let ty = col.ty.arrow();
         let array = batch.column(i);
-        arrays.push(if array.data_type() == &ty { array.clone() } else { datafusion::arrow::compute::cast(array, &ty)? });
+        arrays.push(if array.data_type() == &ty {
+            array.clone()
+        } else {
+            datafusion::arrow::compute::cast(array, &ty)?
+        });
         fields.push(Field::new(*name, ty, true));
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)

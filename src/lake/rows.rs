@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -100,7 +99,9 @@ impl Rows {
                 (Builder::Bool(b), Val::Null) => b.append_null(),
                 (Builder::Ts(b), Val::Micros(x)) => b.append_value(x),
                 (Builder::Ts(b), Val::Null) => b.append_null(),
-                (Builder::Date(b), Val::Date(d)) => b.append_value(chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_CE),
+                (Builder::Date(b), Val::Date(d)) => {
+                    b.append_value(chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_CE)
+                }
                 (Builder::Date(b), Val::Null) => b.append_null(),
                 (_, v) => panic!("{}.{}: value {v:?} of the wrong type", self.def.name, self.def.columns[i].name),
             }

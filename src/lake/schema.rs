@@ -70,6 +70,16 @@ pub enum TableKind {
     Reference,
     /// Written by ingestion itself: quarantine and run history.
     System,
+    /// Derived from other tables by the rollup refresh ([`crate::rollup`]): each
+    /// entity's latest version, and the day-level rollups the KPIs read.
+    Derived,
+}
+
+impl TableKind {
+    /// Written by homedoc itself, never the target of a pipeline.
+    pub fn internal(self) -> bool {
+        matches!(self, TableKind::System | TableKind::Derived)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -347,6 +357,100 @@ pub const INGEST_RUNS: TableDef = TableDef {
     key: &["pipeline", "run", "status", "finished_at"],
 };
 
+// The rollups' tables. A state table holds the latest version of each entity of a
+// change feed, with the feed's columns, partitioned by the month the entity was born
+// in (booked, created, started) rather than the month of the change: a late change
+// rewrites the old month it belongs to, and nothing else.
+
+pub const ACCOUNT_STATE: TableDef =
+    TableDef { name: "account_state", kind: TableKind::Derived, key: &["account_key"], ..ACCOUNTS };
+pub const APPOINTMENT_STATE: TableDef =
+    TableDef { name: "appointment_state", kind: TableKind::Derived, key: &["appointment_id"], ..APPOINTMENTS };
+pub const VIDEO_CALL_STATE: TableDef =
+    TableDef { name: "video_call_state", kind: TableKind::Derived, key: &["call_id"], ..VIDEO_CALLS };
+
+// Day-level rollups: one row per facility, local day and group (`dim` names the
+// breakdown, `grp` its value, `all`/`all` for none), holding additive measures, so a
+// KPI for any period is a sum over days. `month` is the partition the rows were
+// derived from (the entity's birth month), not the month of `day`.
+
+pub const ACCOUNT_DAILY: TableDef = TableDef {
+    name: "account_daily",
+    kind: TableKind::Derived,
+    columns: &[
+        col("facility", Str),
+        col("day", Date),
+        col("dim", Str),
+        col("grp", Str),
+        col("created", I64),
+        derived("month", Str),
+    ],
+    partition: Some("month"),
+    key: &["month", "facility", "day", "dim", "grp"],
+};
+
+pub const APPOINTMENT_DAILY: TableDef = TableDef {
+    name: "appointment_daily",
+    kind: TableKind::Derived,
+    columns: &[
+        col("facility", Str),
+        col("day", Date),
+        col("dim", Str),
+        col("grp", Str),
+        col("activity", I64),
+        col("booked", I64),
+        col("cancelled", I64),
+        col("fulfilled", I64),
+        col("noshow", I64),
+        derived("month", Str),
+    ],
+    partition: Some("month"),
+    key: &["month", "facility", "day", "dim", "grp"],
+};
+
+pub const VIDEO_CALL_DAILY: TableDef = TableDef {
+    name: "video_call_daily",
+    kind: TableKind::Derived,
+    columns: &[
+        col("facility", Str),
+        col("day", Date),
+        col("dim", Str),
+        col("grp", Str),
+        col("calls", I64),
+        col("ended", I64),
+        col("minutes", F64),
+        col("teleconsults_closed", I64),
+        col("teleconsults_resolved", I64),
+        derived("month", Str),
+    ],
+    partition: Some("month"),
+    key: &["month", "facility", "day", "dim", "grp"],
+};
+
+pub const TELEMEDICINE_DAILY: TableDef = TableDef {
+    name: "telemedicine_daily",
+    kind: TableKind::Derived,
+    columns: &[col("facility", Str), col("day", Date), col("sessions", I64), derived("month", Str)],
+    partition: Some("month"),
+    key: &["month", "facility", "day"],
+};
+
+/// Completions per facility, day and health worker: the exact set of workers behind
+/// each day, so that distinct workers over any period are counted exactly.
+pub const TRAINING_DAILY: TableDef = TableDef {
+    name: "training_daily",
+    kind: TableKind::Derived,
+    columns: &[
+        col("facility", Str),
+        col("day", Date),
+        col("staff_code", Str),
+        col("completions", I64),
+        derived("month", Str),
+    ],
+    partition: Some("month"),
+    key: &["month", "facility", "day", "staff_code"],
+};
+
 /// Every table of the lake.
 pub const TABLES: &[TableDef] = &[
     ACCOUNTS,
@@ -362,6 +466,14 @@ pub const TABLES: &[TableDef] = &[
     PROJECTS,
     QUARANTINE,
     INGEST_RUNS,
+    ACCOUNT_STATE,
+    APPOINTMENT_STATE,
+    VIDEO_CALL_STATE,
+    ACCOUNT_DAILY,
+    APPOINTMENT_DAILY,
+    VIDEO_CALL_DAILY,
+    TELEMEDICINE_DAILY,
+    TRAINING_DAILY,
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {

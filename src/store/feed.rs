@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{CallInfo, StoreError, from_ts};
 
@@ -131,7 +131,11 @@ pub(super) async fn accounts(pool: &AnyPool, after: i64, limit: u32) -> Result<V
         .collect()
 }
 
-pub(super) async fn appointments(pool: &AnyPool, after: i64, limit: u32) -> Result<Vec<AppointmentFeedRow>, StoreError> {
+pub(super) async fn appointments(
+    pool: &AnyPool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<AppointmentFeedRow>, StoreError> {
     let sql = format!(
         "SELECT {HEAD}, a.id, h.status, h.at, a.slot_id, s.start_at, st.code, a.citizen_id, a.reason, a.booked_at, \
                 a.rescheduled_from, c.sex, c.birth_year, c.ethnic_minority \

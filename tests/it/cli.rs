@@ -39,7 +39,10 @@ fn check_reports_every_problem_and_fails() {
     // The drop folders the pipelines read are missing: both reported in one run.
     let (ok, _, err) = homedoc(dir.path(), &["check"]);
     assert!(!ok);
-    assert!(err.contains("drops/telemedicine: no such folder") && err.contains("drops/training: no such folder"), "{err}");
+    assert!(
+        err.contains("drops/telemedicine: no such folder") && err.contains("drops/training: no such folder"),
+        "{err}"
+    );
     for d in ["drops/telemedicine", "drops/training"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }

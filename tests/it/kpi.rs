@@ -91,11 +91,13 @@ fn the_sql_folder_is_the_built_in_catalog() {
             .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
             .collect()
     };
-    let (views, kpis) = homedoc::kpi::catalog::built_in_names();
-    assert_eq!(names("views"), views.iter().map(|s| s.to_string()).collect());
-    assert_eq!(names("kpi"), kpis.iter().map(|s| s.to_string()).collect());
+    let built_in = homedoc::kpi::catalog::built_in_names();
+    for (folder, files) in &built_in {
+        assert_eq!(names(folder), files.iter().map(|s| s.to_string()).collect(), "sql/{folder}");
+    }
     let from_dir = Catalog::load(Some(&repo().join("sql"))).unwrap();
-    assert_eq!(from_dir.kpis.len(), kpis.len());
+    assert_eq!(from_dir.kpis.len(), built_in[1].1.len());
+    assert_eq!(from_dir.kpis.values().filter(|k| k.rollup_sql.is_some()).count(), built_in[3].1.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]

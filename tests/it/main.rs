@@ -9,7 +9,7 @@ mod kpi;
 mod pilot;
 mod reference;
 mod reports;
+mod rollups;
 mod slt;
 mod store;
 mod support;
-

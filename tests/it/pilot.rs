@@ -1,8 +1,9 @@
 //! The pilot history (17 provinces, 2020 to October 2026), generated and ingested
-//! once with the binary as a user would: the low-uptake detector against the
-//! simulator's ground truth (which it never reads), per (station, reason); and the
-//! KPIs against DuckDB and polars computing them from the Parquet files the Delta log
-//! lists.
+//! once with the binary as a user would (which builds the rollups too): the
+//! low-uptake detector against the simulator's ground truth (which it never reads),
+//! per (station, reason); the KPIs, from the rollups and from the raw tables, against
+//! DuckDB and polars computing them from the Parquet files the Delta log lists; and
+//! every rollup-served KPI against its raw computation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -107,37 +108,56 @@ fn kpis_equal_duckdb_and_polars_over_the_files_of_the_delta_log() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let peers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         eprintln!("peers: {}", peers["versions"]);
-        let ours: BTreeMap<String, BTreeMap<String, f64>> = rt.block_on(async {
-            let lake = Lake::new(&settings.lake).unwrap();
-            let engine =
-                Engine::open(&lake, Arc::new(Catalog::embedded().unwrap()), settings.timezone, None).await.unwrap();
-            let mut all = BTreeMap::new();
-            for id in peers["duckdb"].as_object().unwrap().keys() {
-                let req =
-                    KpiRequest { by: By::Province, ..KpiRequest::new(format!("{first}..{last}").parse().unwrap()) };
-                let rows = engine.kpi(id, &req).await.unwrap().rows;
-                all.insert(id.clone(), rows.into_iter().filter_map(|r| Some((r.unit, r.value?))).collect());
-            }
-            all
-        });
-        for peer in ["duckdb", "polars"] {
-            for (id, theirs) in peers[peer].as_object().unwrap() {
-                let mine = &ours[id];
-                for (province, v) in theirs.as_object().unwrap() {
-                    let v = v.as_f64().unwrap();
-                    let m = mine.get(province).copied().unwrap_or(0.0);
-                    assert!(
-                        (m - v).abs() < 1e-6 * v.abs().max(1.0),
-                        "{first}..{last} {id} {province}: ours {m}, {peer} {v}"
-                    );
+        for rollups in [true, false] {
+            let ours: BTreeMap<String, BTreeMap<String, f64>> = rt.block_on(async {
+                let lake = Lake::new(&settings.lake).unwrap();
+                let engine = Engine::open(&lake, Arc::new(Catalog::embedded().unwrap()), settings.timezone, None)
+                    .await
+                    .unwrap()
+                    .with_rollups(rollups);
+                assert!(engine.rollups_fresh(), "ingest built the rollups");
+                let mut all = BTreeMap::new();
+                for id in peers["duckdb"].as_object().unwrap().keys() {
+                    let req =
+                        KpiRequest { by: By::Province, ..KpiRequest::new(format!("{first}..{last}").parse().unwrap()) };
+                    let rows = engine.kpi(id, &req).await.unwrap().rows;
+                    all.insert(id.clone(), rows.into_iter().filter_map(|r| Some((r.unit, r.value?))).collect());
                 }
-                // And nothing the peer found nothing for.
-                for (province, m) in mine {
-                    if theirs.get(province).is_none() {
-                        assert_eq!(*m, 0.0, "{first}..{last} {id} {province}: ours {m}, {peer} none");
+                all
+            });
+            for peer in ["duckdb", "polars"] {
+                for (id, theirs) in peers[peer].as_object().unwrap() {
+                    let mine = &ours[id];
+                    for (province, v) in theirs.as_object().unwrap() {
+                        let v = v.as_f64().unwrap();
+                        let m = mine.get(province).copied().unwrap_or(0.0);
+                        assert!(
+                            (m - v).abs() < 1e-6 * v.abs().max(1.0),
+                            "{first}..{last} {id} {province}: ours {m} (rollups {rollups}), {peer} {v}"
+                        );
+                    }
+                    // And nothing the peer found nothing for.
+                    for (province, m) in mine {
+                        if theirs.get(province).is_none() {
+                            assert_eq!(*m, 0.0, "{first}..{last} {id} {province}: ours {m}, {peer} none");
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// Every KPI the rollups serve, for a year by province (in both boundary sets), by
+/// station and month, and by each group, equals its raw computation.
+#[test]
+fn kpis_from_rollups_equal_the_raw_computation_on_the_pilot() {
+    let dir = pilot();
+    let settings = crate::ingest::settings(dir, &crate::ingest::sqlite_url(dir));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let compared = rt.block_on(async {
+        let lake = Lake::new(&settings.lake).unwrap();
+        crate::rollups::assert_rollups_match(&lake, &["2025", "2026-07-01..2026-10-31"]).await
+    });
+    eprintln!("{compared} rows equal from rollups and raw");
 }

@@ -222,7 +222,10 @@ async fn request(
         // Each role asks for the report that is theirs, in its own scope or another's.
         ("GET", "/api/v1/reports/{name}") => match role {
             "donor" => (
-                format!("/api/v1/reports/donor-results?period=2026-Q3&project={}", pick("undp-pilot", "kofih-10-provinces")),
+                format!(
+                    "/api/v1/reports/donor-results?period=2026-Q3&project={}",
+                    pick("undp-pilot", "kofih-10-provinces")
+                ),
                 None,
             ),
             "provincial_manager" => {

@@ -30,7 +30,9 @@ impl Drop for Killed {
 fn ingest_cmd(dir: &Path, pipelines: &[&str], failpoint: Option<&str>) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_homedoc"));
     c.arg("--data-dir").arg(dir).arg("ingest").arg("--quiet").args(pipelines);
-    for v in ["HOMEDOC_DATABASE_URL", "HOMEDOC_LAKE", "HOMEDOC_PIPELINES_DIR", "HOMEDOC_REFERENCE_DIR", "HOMEDOC_FAILPOINT"] {
+    for v in
+        ["HOMEDOC_DATABASE_URL", "HOMEDOC_LAKE", "HOMEDOC_PIPELINES_DIR", "HOMEDOC_REFERENCE_DIR", "HOMEDOC_FAILPOINT"]
+    {
         c.env_remove(v);
     }
     if let Some(f) = failpoint {
@@ -41,8 +43,7 @@ fn ingest_cmd(dir: &Path, pipelines: &[&str], failpoint: Option<&str>) -> Comman
 
 /// Runs ingestion to the end; panics if it fails or takes more than two minutes.
 fn ingest_to_end(dir: &Path) {
-    let mut child =
-        Killed(ingest_cmd(dir, &[], None).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let mut child = Killed(ingest_cmd(dir, &[], None).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "homedoc ingest took more than two minutes");
@@ -57,7 +58,8 @@ fn ingest_to_end(dir: &Path) {
 
 /// Starts ingestion of `pipeline` armed at `stage` and kills it once it gets there.
 fn kill_at(dir: &Path, pipeline: &str, stage: &str) {
-    let mut child = Killed(ingest_cmd(dir, &[pipeline], Some(stage)).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    let mut child =
+        Killed(ingest_cmd(dir, &[pipeline], Some(stage)).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
     let stderr = child.0.stderr.take().unwrap();
     let marker = format!("failpoint {stage} reached");
     let mut seen = String::new();
@@ -127,7 +129,9 @@ async fn assert_exact(dir: &Path, store: &SqlStore, expected: &BTreeMap<&str, (u
     let keys: std::collections::HashSet<(&String, &String, &String)> =
         pipelines.iter().zip(&sources).zip(&locations).map(|((a, b), c)| (a, b, c)).collect();
     assert_eq!(keys.len(), pipelines.len(), "{label}: duplicate quarantine rows");
-    for (pipeline, table) in [("telemedicine", &schema::TELEMEDICINE_SESSIONS), ("training", &schema::TRAINING_ATTENDANCE)] {
+    for (pipeline, table) in
+        [("telemedicine", &schema::TELEMEDICINE_SESSIONS), ("training", &schema::TRAINING_ATTENDANCE)]
+    {
         let (valid, bad) = expected[pipeline];
         let ids = column(&lake, table, table.key[0]).await;
         assert_eq!(ids.len(), valid, "{label}: {pipeline} rows");

@@ -113,7 +113,12 @@ pub async fn assert_feed_tables_match(lake: &Lake, store: &SqlStore, label: &str
         let seqs = column(lake, def, "seq").await;
         let distinct: std::collections::HashSet<&String> = seqs.iter().collect();
         assert_eq!(distinct.len(), seqs.len(), "{label}: {} has duplicate rows", def.name);
-        assert_eq!(seqs.len(), feed_count(store, entity).await, "{label}: {} rows = the store's {entity} feed", def.name);
+        assert_eq!(
+            seqs.len(),
+            feed_count(store, entity).await,
+            "{label}: {} rows = the store's {entity} feed",
+            def.name
+        );
     }
 }
 

@@ -131,7 +131,8 @@ async fn the_sample_ingests_completely_and_a_second_run_commits_nothing() {
     let ids: std::collections::HashSet<String> =
         rows.iter().map(|r| r.try_get::<i64, _>(0).unwrap().to_string()).collect();
     assert!(keys.iter().filter(|k| ids.contains(*k)).count() < keys.len() / 100, "citizen ids are hashed");
-    let bands: std::collections::HashSet<String> = column(lake, &schema::ACCOUNTS, "age_band").await.into_iter().collect();
+    let bands: std::collections::HashSet<String> =
+        column(lake, &schema::ACCOUNTS, "age_band").await.into_iter().collect();
     assert!(bands.iter().all(|b| ["0-4", "5-14", "15-24", "25-49", "50-64", "65+"].contains(&b.as_str())), "{bands:?}");
 
     // A second run finds nothing new and commits nothing.
@@ -174,17 +175,21 @@ async fn incremental_scenario(url: &str, dir: &std::path::Path, label: &str) {
     let before = count(&ingest.lake, &schema::APPOINTMENTS).await;
 
     // New rows and status updates in the store.
-    let booked: Vec<i64> = sqlx::query_scalar("SELECT id FROM appointments WHERE status = 'booked' ORDER BY id LIMIT 5")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    let booked: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM appointments WHERE status = 'booked' ORDER BY id LIMIT 5")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
     assert!(!booked.is_empty(), "{label}: the sample has booked appointments");
     let mut tx = store.begin().await.unwrap();
     for id in &booked {
         tx.set_status(*id, AppointmentStatus::Cancelled, Utc::now()).await.unwrap();
     }
     tx.commit().await.unwrap();
-    let reports = ingest.run_job(ingest.pipeline("appointments").unwrap(), true, &indicatif::ProgressBar::hidden()).await.unwrap();
+    let reports = ingest
+        .run_job(ingest.pipeline("appointments").unwrap(), true, &indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
     assert_eq!(reports.len(), 1, "{label}: {reports:?}");
     assert_eq!((reports[0].outcome.clone(), reports[0].read), (RunOutcome::Committed, booked.len() as u64), "{label}");
     assert_eq!(count(&ingest.lake, &schema::APPOINTMENTS).await, before + booked.len());
@@ -231,7 +236,10 @@ async fn a_drop_file_that_changes_after_ingestion_is_an_error() {
     )
     .unwrap();
     let err = ingest.run_job(p, true, &indicatif::ProgressBar::hidden()).await.unwrap_err();
-    assert!(matches!(&err, IngestError::ChangedFiles { files, .. } if files[0].contains("sessions_2021-03.csv")), "{err}");
+    assert!(
+        matches!(&err, IngestError::ChangedFiles { files, .. } if files[0].contains("sessions_2021-03.csv")),
+        "{err}"
+    );
     assert_eq!(count(&ingest.lake, &schema::TELEMEDICINE_SESSIONS).await, rows);
     let runs = homedoc::ingest::history::read(&ingest.lake, Some("telemedicine")).await.unwrap();
     assert_eq!(runs.last().unwrap().status, homedoc::ingest::history::Status::Failed);
@@ -248,7 +256,8 @@ async fn a_run_with_too_many_bad_rows_fails_loudly_and_commits_no_data() {
     ingest.run_job(p, true, &indicatif::ProgressBar::hidden()).await.unwrap();
     let rows = count(&ingest.lake, &schema::TELEMEDICINE_SESSIONS).await;
     let quarantined = count(&ingest.lake, &QUARANTINE).await;
-    let mut text = String::from("session_id,hub_code,spoke_code,started_at,duration_min,specialty,cases_discussed,phone\n");
+    let mut text =
+        String::from("session_id,hub_code,spoke_code,started_at,duration_min,specialty,cases_discussed,phone\n");
     for i in 0..90 {
         text.push_str(&format!("TN{i:06},BVTW-BACHMAI,BVDK02,2026-01-05 09:00,45,Nhi khoa,2,0912345678\n"));
     }
@@ -275,8 +284,17 @@ async fn a_run_with_too_many_bad_rows_fails_loudly_and_commits_no_data() {
             src.personal = vec!["phone".into()];
         }
     }
-    let masked = homedoc::ingest::Ingest::new(&settings, std::sync::Arc::new(store.clone()), pipelines, homedoc::clock::Clock::system()).unwrap();
-    let reports = masked.run_job(masked.pipeline("telemedicine").unwrap(), true, &indicatif::ProgressBar::hidden()).await.unwrap();
+    let masked = homedoc::ingest::Ingest::new(
+        &settings,
+        std::sync::Arc::new(store.clone()),
+        pipelines,
+        homedoc::clock::Clock::system(),
+    )
+    .unwrap();
+    let reports = masked
+        .run_job(masked.pipeline("telemedicine").unwrap(), true, &indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
     assert_eq!((reports[0].read, reports[0].accepted, reports[0].quarantined), (300, 290, 10));
     let raws = column(&masked.lake, &QUARANTINE, "raw").await;
     let mine: Vec<&String> = raws.iter().filter(|r| r.starts_with("TC0")).collect();
@@ -342,7 +360,10 @@ async fn the_run_history_is_compacted_as_runs_accumulate() {
     let succeeded: Vec<i64> =
         runs.iter().filter(|r| r.status == homedoc::ingest::history::Status::Succeeded).map(|r| r.run).collect();
     assert_eq!(succeeded, (1..=25).collect::<Vec<_>>(), "every run kept, in order");
-    assert_eq!(count(&ingest.lake, &schema::TELEMEDICINE_SESSIONS).await, truth_drops(dir.path())["telemedicine"].0 + 24);
+    assert_eq!(
+        count(&ingest.lake, &schema::TELEMEDICINE_SESSIONS).await,
+        truth_drops(dir.path())["telemedicine"].0 + 24
+    );
     store.close().await;
 }
 
@@ -378,13 +399,18 @@ async fn rows_resent_in_a_later_file_are_refused_as_duplicates() {
         column(&ingest.lake, &QUARANTINE, "run").await,
         column(&ingest.lake, &QUARANTINE, "pipeline").await,
     );
-    let mine: Vec<&String> =
-        reasons.iter().zip(runs.iter().zip(&pipelines)).filter(|(_, (r, p))| **r == run && *p == "telemedicine").map(|(x, _)| x).collect();
+    let mine: Vec<&String> = reasons
+        .iter()
+        .zip(runs.iter().zip(&pipelines))
+        .filter(|(_, (r, p))| **r == run && *p == "telemedicine")
+        .map(|(x, _)| x)
+        .collect();
     assert_eq!(mine, vec!["duplicate"; 3]);
     // The first, optimistic parse wrote files that were never committed: none is left.
     let lake_dir = ingest.lake.local_dir().unwrap().join(table.name);
     let on_disk = walk_parquet(&lake_dir);
-    let listed = ingest.lake.open_existing(table).await.unwrap().unwrap().snapshot().unwrap().log_data().into_iter().count();
+    let listed =
+        ingest.lake.open_existing(table).await.unwrap().unwrap().snapshot().unwrap().log_data().into_iter().count();
     assert_eq!(on_disk, listed, "Parquet files on disk against files in the Delta log");
     store.close().await;
 }

@@ -18,7 +18,8 @@ fn pipelines_with(dir: &Path, schedules: &[(&str, &str)]) -> PathBuf {
     for (id, schedule) in schedules {
         let text = std::fs::read_to_string(repo().join("pipelines").join(format!("{id}.toml"))).unwrap();
         let line = text.lines().find(|l| l.starts_with("schedule = ")).unwrap();
-        std::fs::write(to.join(format!("{id}.toml")), text.replace(line, &format!("schedule = \"{schedule}\""))).unwrap();
+        std::fs::write(to.join(format!("{id}.toml")), text.replace(line, &format!("schedule = \"{schedule}\"")))
+            .unwrap();
     }
     to
 }
@@ -41,7 +42,10 @@ async fn the_scheduler_catches_up_retries_with_backoff_and_keeps_the_others_goin
     let dir = sample_data_dir();
     let dir = dir.path();
     // Yearly schedules fire only by catching up; accounts runs every second.
-    let pdir = pipelines_with(dir, &[("video_calls", "0 0 1 1 *"), ("telemedicine", "0 0 1 1 *"), ("accounts", "* * * * * *")]);
+    let pdir = pipelines_with(
+        dir,
+        &[("video_calls", "0 0 1 1 *"), ("telemedicine", "0 0 1 1 *"), ("accounts", "* * * * * *")],
+    );
     // A file of unknown facilities puts telemedicine over its quarantine threshold.
     let mut bad = String::from("session_id,hub_code,spoke_code,started_at,duration_min,specialty,cases_discussed\n");
     for i in 0..1000 {
@@ -61,23 +65,34 @@ async fn the_scheduler_catches_up_retries_with_backoff_and_keeps_the_others_goin
     let scheduler = tokio::spawn(schedule::run_with(ingest.clone(), stop, pauses));
 
     // Catch-up: never run before, so the yearly video_calls runs at once.
-    eventually(60, "video_calls caught up", async || runs(lake, "video_calls").await.iter().any(|r| r.status == Status::Succeeded)).await;
+    eventually(60, "video_calls caught up", async || {
+        runs(lake, "video_calls").await.iter().any(|r| r.status == Status::Succeeded)
+    })
+    .await;
     // Telemedicine fails, again and again, with growing pauses.
     eventually(60, "telemedicine failed 4 times", async || {
         runs(lake, "telemedicine").await.iter().filter(|r| r.status == Status::Failed).count() >= 4
     })
     .await;
     // Meanwhile accounts goes on: new changes in the store arrive within seconds.
-    eventually(60, "accounts' first run", async || runs(lake, "accounts").await.iter().any(|r| r.status == Status::Succeeded)).await;
+    eventually(60, "accounts' first run", async || {
+        runs(lake, "accounts").await.iter().any(|r| r.status == Status::Succeeded)
+    })
+    .await;
     let before = count(lake, &schema::ACCOUNTS).await;
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM accounts ORDER BY id LIMIT 4").fetch_all(store.pool()).await.unwrap();
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM accounts ORDER BY id LIMIT 4").fetch_all(store.pool()).await.unwrap();
     let mut tx = store.begin().await.unwrap();
     for id in &ids {
-        let update = AccountUpdate { name: None, sex: Some("female".into()), birth_year: Some(1970), home_station: None };
+        let update =
+            AccountUpdate { name: None, sex: Some("female".into()), birth_year: Some(1970), home_station: None };
         tx.update_account(*id, &update, Utc::now()).await.unwrap();
     }
     tx.commit().await.unwrap();
-    eventually(20, "accounts picked up the changes", async || count(lake, &schema::ACCOUNTS).await == before + ids.len()).await;
+    eventually(20, "accounts picked up the changes", async || {
+        count(lake, &schema::ACCOUNTS).await == before + ids.len()
+    })
+    .await;
     assert!(
         runs(lake, "telemedicine").await.iter().all(|r| r.status != Status::Succeeded),
         "telemedicine cannot succeed while the bad file is there"
@@ -85,7 +100,10 @@ async fn the_scheduler_catches_up_retries_with_backoff_and_keeps_the_others_goin
 
     // Once the file is gone, the next retry succeeds.
     std::fs::remove_file(&bad_file).unwrap();
-    eventually(30, "telemedicine recovered", async || runs(lake, "telemedicine").await.iter().any(|r| r.status == Status::Succeeded)).await;
+    eventually(30, "telemedicine recovered", async || {
+        runs(lake, "telemedicine").await.iter().any(|r| r.status == Status::Succeeded)
+    })
+    .await;
     stop_tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(60), scheduler).await.expect("the scheduler stops").unwrap().unwrap();
 

@@ -1,0 +1,18 @@
+-- Accounts per 1,000 catchment population from the rollups.
+WITH accounts AS (
+    SELECT c.period, u.unit, sum(r.created) AS n
+    FROM account_daily r
+    JOIN units u ON u.facility = r.facility
+    JOIN calendar_to_date c ON c.day = greatest(r.day, CAST($before AS DATE))
+    WHERE r.dim = 'all'
+    GROUP BY 1, 2
+), population AS (
+    SELECT u.unit, sum(s.catchment_population) AS people
+    FROM units u
+    JOIN stations s ON s.station = u.facility
+    GROUP BY 1
+)
+SELECT p.period, pop.unit, 'all' AS grp, coalesce(a.n, 0) AS numerator, pop.people AS denominator
+FROM periods p
+CROSS JOIN population pop
+LEFT JOIN accounts a ON a.period = p.period AND a.unit = pop.unit

@@ -1,0 +1,6 @@
+-- Course completions from the rollups.
+SELECT c.period, u.unit, 'all' AS grp, sum(r.completions) AS numerator, NULL AS denominator
+FROM training_daily r
+JOIN units u ON u.facility = r.facility
+JOIN calendar c ON c.day = r.day
+GROUP BY 1, 2, 3

@@ -1,0 +1,394 @@
+//! Rollups: day-level tables the KPIs read instead of the event feeds, kept up to date
+//! after each ingestion so that a report's cost follows the number of facilities and
+//! days, not the number of events.
+//!
+//! A change feed holds every version of every entity, so its rollup goes through a
+//! state table (the latest version of each entity) partitioned by the entity's birth
+//! month (booked, created, started). A refresh reads only the feed rows past its
+//! watermark, merges them into the birth months they touch, and recomputes those
+//! months' rollup rows from their merged state: a late status change rewrites the old
+//! month it belongs to and nothing else. The file drops are immutable rows already
+//! partitioned by month, so their rollup recomputes the months that got new files.
+//!
+//! The rollup rows are computed by `sql/rollups/<table>.sql` over the same views the
+//! raw KPIs use (with the source table standing for the rows of one month), so the
+//! cleaning rules live in one place. Each commit records, as Delta application
+//! transactions, the source version it reflects (`version:<source>`) and for feeds the
+//! highest feed number merged (`seq:<source>`); the engine serves a KPI from rollups
+//! only when every rollup reflects exactly the source versions it opened.
+//!
+//! A crash between the state commit and the rollup commit is repaired by the next
+//! refresh: it starts from the lower of the two watermarks, the merge keeps each
+//! entity's highest feed number (so merging twice changes nothing), and a month's
+//! rollup rows are always recomputed whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::catalog::MemTable;
+use datafusion::prelude::{col, lit};
+use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+
+use crate::kpi::{Catalog, Engine, KpiError};
+use crate::lake::schema::{
+    ACCOUNT_DAILY, ACCOUNT_STATE, ACCOUNTS, APPOINTMENT_DAILY, APPOINTMENT_STATE, APPOINTMENTS, TELEMEDICINE_DAILY,
+    TELEMEDICINE_SESSIONS, TRAINING_ATTENDANCE, TRAINING_DAILY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_STATE,
+    VIDEO_CALLS,
+};
+use crate::lake::{Appender, Lake, LakeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollupError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Kpi(#[from] KpiError),
+    #[error("rollup {table}: {message}")]
+    Build { table: String, message: String },
+}
+
+/// The latest version of each entity of a change feed.
+#[derive(Debug, Clone, Copy)]
+pub struct State {
+    pub table: &'static TableDef,
+    /// The entity's id column.
+    pub key: &'static str,
+    /// The instant that fixes the entity's month; it never changes between versions.
+    pub born: &'static str,
+}
+
+/// A rollup table and the lake table it follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Rollup {
+    pub table: &'static TableDef,
+    pub source: &'static TableDef,
+    /// Present for change feeds.
+    pub state: Option<State>,
+}
+
+pub const ROLLUPS: &[Rollup] = &[
+    Rollup {
+        table: &ACCOUNT_DAILY,
+        source: &ACCOUNTS,
+        state: Some(State { table: &ACCOUNT_STATE, key: "account_key", born: "created_at" }),
+    },
+    Rollup {
+        table: &APPOINTMENT_DAILY,
+        source: &APPOINTMENTS,
+        state: Some(State { table: &APPOINTMENT_STATE, key: "appointment_id", born: "booked_at" }),
+    },
+    Rollup {
+        table: &VIDEO_CALL_DAILY,
+        source: &VIDEO_CALLS,
+        state: Some(State { table: &VIDEO_CALL_STATE, key: "call_id", born: "started_at" }),
+    },
+    Rollup { table: &TELEMEDICINE_DAILY, source: &TELEMEDICINE_SESSIONS, state: None },
+    Rollup { table: &TRAINING_DAILY, source: &TRAINING_ATTENDANCE, state: None },
+];
+
+/// Feed rows merged per commit: bounds memory on a first build over years of history.
+pub const DEFAULT_CHUNK: i64 = 2_000_000;
+
+fn version_id(source: &TableDef) -> String {
+    format!("version:{}", source.name)
+}
+
+fn seq_id(source: &TableDef) -> String {
+    format!("seq:{}", source.name)
+}
+
+/// The source version a rollup table reflects (0 before its first refresh).
+pub async fn reflected_version(lake: &Lake, r: &Rollup, table: Option<&DeltaTable>) -> Result<i64, LakeError> {
+    match table {
+        Some(t) => lake.txn_version(r.table, t, &version_id(r.source)).await,
+        None => Ok(0),
+    }
+}
+
+/// What one rollup's refresh did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RefreshReport {
+    pub table: String,
+    /// The source version the rollup now reflects.
+    pub source_version: i64,
+    /// Source rows read (feed changes, or drop rows of the recomputed months).
+    pub rows_read: u64,
+    /// Birth months (feeds) or partitions (drops) recomputed.
+    pub months: Vec<String>,
+    pub rollup_rows: u64,
+    pub commits: u32,
+    pub seconds: f64,
+}
+
+/// Brings every rollup up to date with its source. `progress` hears about each
+/// commit. Nothing is committed for a rollup already up to date.
+pub async fn refresh(
+    lake: &Lake,
+    catalog: Arc<Catalog>,
+    tz: Tz,
+    chunk: i64,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<RefreshReport>, RollupError> {
+    let engine = Engine::open(lake, catalog, tz, None).await?;
+    let mut out = Vec::new();
+    for r in ROLLUPS {
+        let started = Instant::now();
+        let mut report = match r.state {
+            Some(state) => refresh_feed(lake, &engine, r, state, chunk.max(1), progress).await?,
+            None => refresh_drop(lake, &engine, r, progress).await?,
+        };
+        report.seconds = started.elapsed().as_secs_f64();
+        out.push(report);
+    }
+    Ok(out)
+}
+
+fn build_err(def: &TableDef, message: impl ToString) -> RollupError {
+    RollupError::Build { table: def.name.to_string(), message: message.to_string() }
+}
+
+/// An empty report, and the source table if it exists (its version in the report).
+async fn start(lake: &Lake, r: &Rollup) -> Result<(RefreshReport, Option<DeltaTable>), RollupError> {
+    let source = lake.open_existing(r.source).await?;
+    let source_version = source.as_ref().map_or(0, |s| s.version().unwrap_or(0) as i64);
+    Ok((RefreshReport { table: r.table.name.into(), source_version, ..Default::default() }, source))
+}
+
+async fn refresh_feed(
+    lake: &Lake,
+    engine: &Engine,
+    r: &Rollup,
+    state: State,
+    chunk: i64,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RefreshReport, RollupError> {
+    let (mut report, source) = start(lake, r).await?;
+    let Some(source) = source else { return Ok(report) };
+    let version = report.source_version;
+    let mut state_table = lake.open(state.table).await?;
+    let mut rollup_table = lake.open(r.table).await?;
+    let (vid, sid) = (version_id(r.source), seq_id(r.source));
+    let state_version = lake.txn_version(state.table, &state_table, &vid).await?;
+    let rollup_version = lake.txn_version(r.table, &rollup_table, &vid).await?;
+    if state_version == version && rollup_version == version {
+        return Ok(report);
+    }
+    let mut from = lake
+        .txn_version(state.table, &state_table, &sid)
+        .await?
+        .min(lake.txn_version(r.table, &rollup_table, &sid).await?);
+    let last = lake.max_of(r.source, &source, "seq").await?.unwrap_or(0);
+    let names: Vec<&str> = r.source.columns.iter().map(|c| c.name).collect();
+    let mut months_done = BTreeSet::new();
+    loop {
+        let to = (from + chunk).min(last);
+        let done = to >= last;
+        let mut months = BTreeSet::new();
+        let (mut state_adds, mut rollup_adds) = (Vec::new(), Vec::new());
+        if to > from {
+            let filter = col("seq").gt(lit(from)).and(col("seq").lt_eq(lit(to)));
+            let changes = lake.scan(r.source, &source, &names, Some(filter)).await?;
+            report.rows_read += changes.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            let latest = latest_by_month(engine, r.source, state, changes).await?;
+            let mut state_writer = Appender::new(state.table, &state_table)?;
+            let mut rollup_writer = Appender::new(r.table, &rollup_table)?;
+            for (month, rows) in latest {
+                let filter = col("month").eq(lit(month.clone()));
+                let mut merged = lake.scan(state.table, &state_table, &names, Some(filter)).await?;
+                merged.extend(rows);
+                let merged = merge(engine, r.source, state, merged).await?;
+                for b in &merged {
+                    state_writer.write(b.clone()).await?;
+                }
+                for b in build_month(engine, r, &month, merged).await? {
+                    report.rollup_rows += b.num_rows() as u64;
+                    rollup_writer.write(b).await?;
+                }
+                months.insert(month);
+            }
+            state_adds = state_writer.finish().await?;
+            rollup_adds = rollup_writer.finish().await?;
+        }
+        let mut txns = vec![Transaction::new(&sid, to)];
+        if done {
+            txns.push(Transaction::new(&vid, version));
+        }
+        lake.commit_replace_partitions(state.table, &mut state_table, &months, state_adds, txns.clone()).await?;
+        crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BETWEEN_TABLES);
+        lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns).await?;
+        report.commits += 1;
+        progress(&format!("{}: feed up to {to} of {last}, {} month(s) recomputed", r.table.name, months.len()));
+        months_done.extend(months);
+        from = to;
+        if done {
+            break;
+        }
+    }
+    report.months = months_done.into_iter().collect();
+    Ok(report)
+}
+
+/// The latest change of each entity among `changes`, with `month` set to the entity's
+/// birth month, grouped by that month.
+async fn latest_by_month(
+    engine: &Engine,
+    source: &TableDef,
+    state: State,
+    changes: Vec<RecordBatch>,
+) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
+    let select: Vec<String> = source
+        .columns
+        .iter()
+        .map(|c| match c.name {
+            "month" => format!("to_char(local_date({}), '%Y-%m') AS month", state.born),
+            name => name.to_string(),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT DISTINCT ON ({key}) {cols} FROM incoming ORDER BY {key}, seq DESC",
+        key = state.key,
+        cols = select.join(", ")
+    );
+    let batches = run(engine, source, changes, &sql).await?;
+    let month_at = source.index("month").expect("feeds have a month");
+    let mut out: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+    for b in batches {
+        let months = cast(b.column(month_at), &datafusion::arrow::datatypes::DataType::Utf8)
+            .map_err(|e| build_err(source, e))?;
+        let months = months.as_any().downcast_ref::<StringArray>().expect("a string array");
+        let distinct: BTreeSet<&str> = months.iter().flatten().collect();
+        for m in distinct {
+            let mask = datafusion::arrow::compute::kernels::cmp::eq(months, &StringArray::new_scalar(m))
+                .map_err(|e| build_err(source, e))?;
+            let part = datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(|e| build_err(source, e))?;
+            out.entry(m.to_string()).or_default().push(part);
+        }
+    }
+    Ok(out)
+}
+
+/// One month of state: per entity, the row with the highest feed number (merging
+/// the same change twice keeps one copy).
+async fn merge(
+    engine: &Engine,
+    source: &TableDef,
+    state: State,
+    rows: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>, RollupError> {
+    let cols: Vec<&str> = source.columns.iter().map(|c| c.name).collect();
+    let sql = format!(
+        "SELECT DISTINCT ON ({key}) {cols} FROM incoming ORDER BY {key}, seq DESC",
+        key = state.key,
+        cols = cols.join(", ")
+    );
+    run(engine, source, rows, &sql).await
+}
+
+/// Runs `sql` over `rows` registered as `incoming`; the result has the table's types.
+async fn run(
+    engine: &Engine,
+    def: &TableDef,
+    rows: Vec<RecordBatch>,
+    sql: &str,
+) -> Result<Vec<RecordBatch>, RollupError> {
+    let schema = rows.first().map_or_else(|| def.schema(), |b| b.schema());
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_udf(engine.local_date_udf());
+    let table = MemTable::try_new(schema, vec![rows]).map_err(|e| build_err(def, e))?;
+    ctx.register_table("incoming", Arc::new(table)).map_err(|e| build_err(def, e))?;
+    let batches = ctx.sql(sql).await.map_err(|e| build_err(def, e))?.collect().await.map_err(|e| build_err(def, e))?;
+    batches.iter().map(|b| conform(def, b, None)).collect()
+}
+
+/// A month's rollup rows, from its source rows standing in for the whole source table.
+async fn build_month(
+    engine: &Engine,
+    r: &Rollup,
+    month: &str,
+    rows: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>, RollupError> {
+    let sql = engine.catalog().rollup(r.table.name).ok_or_else(|| build_err(r.table, "no sql/rollups file"))?;
+    let ctx = engine.session_over(Some((r.source, rows))).await?;
+    let frame = ctx.sql(&sql.sql).await.map_err(|e| build_err(r.table, e))?;
+    let batches = frame.collect().await.map_err(|e| build_err(r.table, e))?;
+    batches.iter().map(|b| conform(r.table, b, Some(month))).collect()
+}
+
+/// A batch with exactly the table's columns and types; `month` fills the partition
+/// column when the query does not return it.
+fn conform(def: &TableDef, batch: &RecordBatch, month: Option<&str>) -> Result<RecordBatch, RollupError> {
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let mut at = 0;
+    for c in def.columns {
+        if c.name == "month" && month.is_some() {
+            let m = month.expect("checked");
+            arrays.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(m, batch.num_rows()))));
+            continue;
+        }
+        let field = batch
+            .schema_ref()
+            .fields()
+            .get(at)
+            .cloned()
+            .ok_or_else(|| build_err(def, format!("no column {}", c.name)))?;
+        if field.name() != c.name {
+            return Err(build_err(def, format!("column {} is {:?}, expected {}", at + 1, field.name(), c.name)));
+        }
+        arrays.push(cast(batch.column(at), &c.ty.arrow()).map_err(|e| build_err(def, e))?);
+        at += 1;
+    }
+    if at != batch.num_columns() {
+        return Err(build_err(def, format!("the query returns {} columns, the table has {at}", batch.num_columns())));
+    }
+    RecordBatch::try_new(def.schema(), arrays).map_err(|e| build_err(def, e))
+}
+
+async fn refresh_drop(
+    lake: &Lake,
+    engine: &Engine,
+    r: &Rollup,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RefreshReport, RollupError> {
+    let (mut report, source) = start(lake, r).await?;
+    let Some(source) = source else { return Ok(report) };
+    let version = report.source_version;
+    let mut rollup_table = lake.open(r.table).await?;
+    let vid = version_id(r.source);
+    let seen = lake.txn_version(r.table, &rollup_table, &vid).await?;
+    if seen == version {
+        return Ok(report);
+    }
+    // The months whose files changed since the version the rollup reflects; all of
+    // them when that version cannot be read any more.
+    let now: BTreeSet<(String, String)> = lake.partition_files(r.source, &source)?.into_iter().collect();
+    let mut then = BTreeSet::new();
+    if seen > 0 {
+        let mut old = source.clone();
+        if old.load_version(seen as u64).await.is_ok() {
+            then = lake.partition_files(r.source, &old)?.into_iter().collect();
+        }
+    }
+    let months: BTreeSet<String> = now.symmetric_difference(&then).map(|(_, m)| m.clone()).collect();
+    let names: Vec<&str> = r.source.columns.iter().map(|c| c.name).collect();
+    let mut writer = Appender::new(r.table, &rollup_table)?;
+    for month in &months {
+        let rows = lake.scan(r.source, &source, &names, Some(col("month").eq(lit(month.clone())))).await?;
+        report.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        for b in build_month(engine, r, month, rows).await? {
+            report.rollup_rows += b.num_rows() as u64;
+            writer.write(b).await?;
+        }
+    }
+    let adds = writer.finish().await?;
+    lake.commit_replace_partitions(r.table, &mut rollup_table, &months, adds, vec![Transaction::new(&vid, version)])
+        .await?;
+    report.commits = 1;
+    progress(&format!("{}: {} month(s) recomputed", r.table.name, months.len()));
+    report.months = months.into_iter().collect();
+    Ok(report)
+}

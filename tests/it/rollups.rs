@@ -1,0 +1,209 @@
+//! Rollups: every KPI served from them equals the raw computation (sample here, pilot
+//! in `pilot.rs`); a refresh after a late status change recomputes only the old month
+//! it belongs to; a refresh with nothing new commits nothing; a refresh killed between
+//! its two commits is repaired by the next; and the engine falls back to the raw
+//! tables while the rollups lag behind the lake.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use homedoc::domain::{AppointmentStatus, BoundarySet};
+use homedoc::kpi::{By, Catalog, Engine, KpiRequest};
+use homedoc::lake::Lake;
+use homedoc::rollup::{self, RefreshReport};
+use homedoc::store::{SqlStore, Store};
+
+use crate::ingest::{ingest_all, open, sample_data_dir, settings, sqlite_url, versions};
+
+async fn refresh(lake: &Lake, chunk: i64) -> Vec<RefreshReport> {
+    rollup::refresh(lake, Arc::new(Catalog::embedded().unwrap()), chrono_tz::Asia::Ho_Chi_Minh, chunk, &|_| {})
+        .await
+        .unwrap()
+}
+
+async fn engines(lake: &Lake) -> (Engine, Engine) {
+    let open = || async {
+        Engine::open(lake, Arc::new(Catalog::embedded().unwrap()), chrono_tz::Asia::Ho_Chi_Minh, None).await.unwrap()
+    };
+    (open().await.with_rollups(false), open().await)
+}
+
+/// The requests compared: periods of every kind, every reporting unit, both boundary
+/// sets and every group a KPI allows.
+fn requests(engine: &Engine, id: &str, periods: &[&str]) -> Vec<KpiRequest> {
+    let allowed = &engine.catalog().kpi(id).unwrap().meta.disaggregations;
+    let mut out = Vec::new();
+    for (i, period) in periods.iter().enumerate() {
+        let base = KpiRequest::new(period.parse().unwrap());
+        let boundary = if i % 2 == 0 { BoundarySet::P34 } else { BoundarySet::P63 };
+        out.push(KpiRequest { by: By::Province, boundary, ..base.clone() });
+        out.push(KpiRequest { by: By::Station, grain: Some(homedoc::kpi::Grain::Month), ..base.clone() });
+        for g in allowed.iter().filter(|g| g.is_group()) {
+            out.push(KpiRequest { group: Some(*g), ..base.clone() });
+        }
+    }
+    out
+}
+
+/// Every rollup-served KPI, raw and from rollups, row by row. Returns the rows compared.
+pub async fn assert_rollups_match(lake: &Lake, periods: &[&str]) -> usize {
+    let (raw, rolled) = engines(lake).await;
+    assert!(rolled.rollups_fresh(), "the rollups reflect the lake");
+    let mut compared = 0;
+    for (id, kpi) in &rolled.catalog().kpis {
+        if kpi.rollup_sql.is_none() {
+            assert!(!rolled.served_from_rollups(id));
+            continue;
+        }
+        assert!(rolled.served_from_rollups(id) && !raw.served_from_rollups(id), "{id}");
+        for req in requests(&rolled, id, periods) {
+            let a = raw.kpi(id, &req).await.unwrap().rows;
+            let b = rolled.kpi(id, &req).await.unwrap().rows;
+            let label = format!("{id} {} {:?} {:?} {:?}", req.period, req.by, req.boundary, req.group);
+            assert_eq!(a.len(), b.len(), "{label}: row count");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!((&x.period, &x.unit, &x.group), (&y.period, &y.unit, &y.group), "{label}");
+                // Minutes are sums of fractions, added in another order.
+                let close = |p: f64, q: f64| (p - q).abs() <= 1e-9 * p.abs().max(1.0);
+                assert!(
+                    close(x.numerator, y.numerator),
+                    "{label} {}: raw {} rollups {}",
+                    x.unit,
+                    x.numerator,
+                    y.numerator
+                );
+                assert_eq!(x.denominator, y.denominator, "{label} {}", x.unit);
+                compared += 1;
+            }
+        }
+    }
+    assert!(rolled.files_read() > 0 && raw.files_read() > 0);
+    compared
+}
+
+fn months(reports: &[RefreshReport], table: &str) -> Vec<String> {
+    reports.iter().find(|r| r.table == table).unwrap().months.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
+    let dir = sample_data_dir();
+    let settings = settings(dir.path(), &sqlite_url(dir.path()));
+    let store = SqlStore::connect(&settings.database_url).await.unwrap();
+    let ingest = open(&settings, &store);
+    ingest_all(&ingest).await;
+    let lake = &ingest.lake;
+
+    // Before any refresh the engine computes from the raw tables.
+    let (_, rolled) = engines(lake).await;
+    assert!(!rolled.rollups_fresh() && !rolled.served_from_rollups("appointments_booked"));
+
+    // A small chunk: the first build commits many times, as a national one would.
+    let first = refresh(lake, 3_000).await;
+    let booked = first.iter().find(|r| r.table == "appointment_daily").unwrap();
+    assert!(booked.commits > 2 && booked.months.len() > 12, "{booked:?}");
+    let periods = ["2024", "2025-Q3", "FY2025", "2023-03-15..2024-02-10", "2026-W27"];
+    let compared = assert_rollups_match(lake, &periods).await;
+    assert!(compared > 1000, "{compared} rows compared");
+
+    // Nothing new: nothing committed.
+    let before = versions(lake).await;
+    let again = refresh(lake, 3_000).await;
+    assert!(again.iter().all(|r| r.commits == 0), "{again:?}");
+    assert_eq!(versions(lake).await, before);
+
+    // A late change: an appointment fulfilled in 2022 entered in error today. Only the
+    // month it was booked in is recomputed, and the 2022 figure drops by one.
+    let may = |d: u32| {
+        chrono::NaiveDate::from_ymd_opt(2022, 5, d).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp()
+    };
+    let (id,): (i64,) = sqlx::query_as(
+        "SELECT id FROM appointments WHERE status = 'fulfilled' AND booked_at BETWEEN $1 AND $2 \
+         AND rescheduled_from IS NULL ORDER BY id LIMIT 1",
+    )
+    .bind(may(10))
+    .bind(may(20))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let count = |e: Engine| async move {
+        let req = KpiRequest::new("2022".parse().unwrap());
+        e.kpi("appointments_booked", &req).await.unwrap().rows[0].numerator
+    };
+    let was = count(engines(lake).await.1).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.set_status(id, AppointmentStatus::EnteredInError, Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    ingest.run_job(ingest.pipeline("appointments").unwrap(), true, &indicatif::ProgressBar::hidden()).await.unwrap();
+    // The lake moved on: until the refresh, KPIs come from the raw tables.
+    let (_, stale) = engines(lake).await;
+    assert!(!stale.rollups_fresh());
+    assert_eq!(count(stale).await, was - 1.0);
+    let late = refresh(lake, 3_000).await;
+    assert_eq!(months(&late, "appointment_daily"), vec!["2022-05".to_string()]);
+    assert!(late.iter().filter(|r| r.table != "appointment_daily").all(|r| r.commits == 0), "{late:?}");
+    assert_eq!(count(engines(lake).await.1).await, was - 1.0);
+    assert_rollups_match(lake, &["2022", "2022-05"]).await;
+
+    // A new drop file: only its month is recomputed.
+    std::fs::write(
+        dir.path().join("drops/telemedicine/sessions_2026-01.csv"),
+        "session_id,hub_code,spoke_code,started_at,duration_min,specialty,cases_discussed\n\
+         TN000001,BVTW-BACHMAI,BVDK02,2026-01-05 09:00,45,Nhi khoa,2\n\
+         TN000002,BVTW-BACHMAI,BVDK02,2026-01-06 09:00,30,Nhi khoa,1\n",
+    )
+    .unwrap();
+    ingest.run_job(ingest.pipeline("telemedicine").unwrap(), true, &indicatif::ProgressBar::hidden()).await.unwrap();
+    let drop = refresh(lake, 3_000).await;
+    assert_eq!(months(&drop, "telemedicine_daily"), vec!["2026-01".to_string()]);
+    assert_rollups_match(lake, &["2026-01"]).await;
+    store.close().await;
+}
+
+#[test]
+fn a_refresh_killed_between_its_two_commits_is_repaired_by_the_next() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = sample_data_dir();
+    let cmd = |failpoint: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_homedoc"));
+        c.arg("--data-dir").arg(dir.path()).args(["lake", "rollup", "--quiet"]);
+        for v in ["HOMEDOC_DATABASE_URL", "HOMEDOC_LAKE", "HOMEDOC_PIPELINES_DIR", "HOMEDOC_REFERENCE_DIR"] {
+            c.env_remove(v);
+        }
+        c.env("HOMEDOC_FAILPOINT", failpoint.unwrap_or(""));
+        c
+    };
+    let (ok, _, err) = crate::cli::homedoc(dir.path(), &["ingest", "--quiet", "--no-rollups"]);
+    assert!(ok, "{err}");
+    // Killed three times at the same stage: each run commits the first state table
+    // again and dies before its rollup.
+    for _ in 0..3 {
+        let mut child = cmd(Some(homedoc::ingest::failpoint::ROLLUP_BETWEEN_TABLES))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let reached = BufReader::new(stderr).lines().map_while(Result::ok).any(|l| l.contains("failpoint"));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(reached, "the refresh reached the fail point");
+    }
+    let out = cmd(None).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let settings = settings(dir.path(), &sqlite_url(dir.path()));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let lake = Lake::new(&settings.lake).unwrap();
+        assert_rollups_match(&lake, &["2024", "2025-Q3"]).await;
+    });
+}
+
+#[test]
+fn rollup_tables_are_not_pipeline_targets() {
+    let d = homedoc::lake::schema::table("appointment_daily").unwrap();
+    assert!(d.kind.internal());
+    assert_eq!(rollup::ROLLUPS.len(), 5);
+    assert!(rollup::ROLLUPS.iter().all(|r| r.table.partition == Some("month")));
+}
