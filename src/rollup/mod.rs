@@ -194,14 +194,14 @@ async fn refresh_feed(
             let filter = col("seq").gt(lit(from)).and(col("seq").lt_eq(lit(to)));
             let changes = lake.scan(r.source, &source, &names, Some(filter)).await?;
             report.rows_read += changes.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            let latest = latest_by_month(engine, r.source, state, changes).await?;
+            let by_month = latest_by_month(engine, r.source, state, changes).await?;
             let mut state_writer = Appender::new(state.table, &state_table)?;
             let mut rollup_writer = Appender::new(r.table, &rollup_table)?;
-            for (month, rows) in latest {
+            for (month, rows) in by_month {
                 let filter = col("month").eq(lit(month.clone()));
                 let mut merged = lake.scan(state.table, &state_table, &names, Some(filter)).await?;
                 merged.extend(rows);
-                let merged = merge(engine, r.source, state, merged).await?;
+                let merged = latest(engine, r.source, state, merged, false).await?;
                 for b in &merged {
                     state_writer.write(b.clone()).await?;
                 }
@@ -233,34 +233,43 @@ async fn refresh_feed(
     Ok(report)
 }
 
-/// The latest change of each entity among `changes`, with `month` set to the entity's
-/// birth month, grouped by that month.
-async fn latest_by_month(
+/// Per entity, the row with the highest feed number (merging the same change twice
+/// keeps one copy); with `birth_month`, `month` is set to the entity's birth month.
+async fn latest(
     engine: &Engine,
     source: &TableDef,
     state: State,
-    changes: Vec<RecordBatch>,
-) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
-    let select: Vec<String> = source
+    rows: Vec<RecordBatch>,
+    birth_month: bool,
+) -> Result<Vec<RecordBatch>, RollupError> {
+    let cols: Vec<String> = source
         .columns
         .iter()
         .map(|c| match c.name {
-            "month" => format!("to_char(local_date({}), '%Y-%m') AS month", state.born),
+            "month" if birth_month => format!("to_char(local_date({}), '%Y-%m') AS month", state.born),
             name => name.to_string(),
         })
         .collect();
     let sql = format!(
         "SELECT DISTINCT ON ({key}) {cols} FROM incoming ORDER BY {key}, seq DESC",
         key = state.key,
-        cols = select.join(", ")
+        cols = cols.join(", ")
     );
-    let batches = run(engine, source, changes, &sql).await?;
+    run(engine, source, rows, &sql).await
+}
+
+/// The latest change of each entity among `changes`, grouped by birth month.
+async fn latest_by_month(
+    engine: &Engine,
+    source: &TableDef,
+    state: State,
+    changes: Vec<RecordBatch>,
+) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
+    let batches = latest(engine, source, state, changes, true).await?;
     let month_at = source.index("month").expect("feeds have a month");
     let mut out: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     for b in batches {
-        let months = cast(b.column(month_at), &datafusion::arrow::datatypes::DataType::Utf8)
-            .map_err(|e| build_err(source, e))?;
-        let months = months.as_any().downcast_ref::<StringArray>().expect("a string array");
+        let months = b.column(month_at).as_any().downcast_ref::<StringArray>().expect("conformed to Utf8");
         let distinct: BTreeSet<&str> = months.iter().flatten().collect();
         for m in distinct {
             let mask = datafusion::arrow::compute::kernels::cmp::eq(months, &StringArray::new_scalar(m))
@@ -270,23 +279,6 @@ async fn latest_by_month(
         }
     }
     Ok(out)
-}
-
-/// One month of state: per entity, the row with the highest feed number (merging
-/// the same change twice keeps one copy).
-async fn merge(
-    engine: &Engine,
-    source: &TableDef,
-    state: State,
-    rows: Vec<RecordBatch>,
-) -> Result<Vec<RecordBatch>, RollupError> {
-    let cols: Vec<&str> = source.columns.iter().map(|c| c.name).collect();
-    let sql = format!(
-        "SELECT DISTINCT ON ({key}) {cols} FROM incoming ORDER BY {key}, seq DESC",
-        key = state.key,
-        cols = cols.join(", ")
-    );
-    run(engine, source, rows, &sql).await
 }
 
 /// Runs `sql` over `rows` registered as `incoming`; the result has the table's types.
