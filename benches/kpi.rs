@@ -19,41 +19,22 @@
 //! a dir that already holds them is reused (each run adds its day of changes to it).
 //! Prints one JSON line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use homedoc::config::Settings;
-use homedoc::generate::{Options, Scale};
+use homedoc::generate::Scale;
 use homedoc::kpi::{By, Catalog, Engine, KpiRequest, Period};
 use homedoc::report::{ReportArgs, ReportName};
 use serde_json::{Value, json};
 
+mod common;
+use common::{bench_dir, peak_rss_mib, prepare};
+
 const THREADS: usize = 2;
 const TRIALS: usize = 3;
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-async fn prepare(dir: &Path, scale: Scale) -> anyhow::Result<Settings> {
-    let settings = Settings::load(dir, None)?;
-    if !dir.join("homedoc.db").exists() {
-        eprintln!("generating the {} history into {}", scale.as_str(), dir.display());
-        let opts = Options { scale, seed: 1, until: Options::default_until() };
-        homedoc::app::generate(&settings, &opts, true, &mut std::io::sink()).await?;
-    }
-    if !dir.join("lake").exists() {
-        eprintln!("ingesting it");
-        homedoc::app::ingest::ingest(&settings, &[], true, false, &mut std::io::sink()).await?;
-    }
-    // A lake ingested before the rollups existed gets them now.
-    homedoc::app::rollup::refresh(&settings, true).await?;
-    Ok(settings)
-}
 
 async fn engine(settings: &Settings, rollups: bool) -> anyhow::Result<Engine> {
     let lake = homedoc::lake::Lake::new(&settings.lake)?;
@@ -170,14 +151,7 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other}"),
         }
     }
-    let (_keep, dir) = match std::env::var_os("HOMEDOC_BENCH_DIR") {
-        Some(d) => (None, PathBuf::from(d)),
-        None => {
-            let t = tempfile::tempdir()?;
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
-    };
+    let (_keep, dir) = bench_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(THREADS).enable_all().build()?;
     let settings = runtime.block_on(prepare(&dir, scale))?;
 

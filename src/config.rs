@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub pipelines_dir: Option<PathBuf>,
     /// Where the SQL views and KPIs are read from; by default the copy built into the binary.
     pub sql_dir: Option<PathBuf>,
+    /// Where the dashboard files are read from; by default the copy built into the binary.
+    pub dashboards_dir: Option<PathBuf>,
     #[serde(default)]
     pub suppression: Option<Suppression>,
     #[serde(default)]
@@ -110,6 +112,7 @@ pub struct Settings {
     pub reference_dir: Option<PathBuf>,
     pub pipelines_dir: Option<PathBuf>,
     pub sql_dir: Option<PathBuf>,
+    pub dashboards_dir: Option<PathBuf>,
     pub services: ServicesConfig,
     pub targets: crate::kpi::targets::Thresholds,
     /// Serve KPIs from the rollups where they are up to date (`--raw` turns it off).
@@ -157,6 +160,7 @@ impl Settings {
         let reference_dir = env("HOMEDOC_REFERENCE_DIR").map(PathBuf::from).or(file.reference_dir);
         let pipelines_dir = env("HOMEDOC_PIPELINES_DIR").map(PathBuf::from).or(file.pipelines_dir);
         let sql_dir = env("HOMEDOC_SQL_DIR").map(PathBuf::from).or(file.sql_dir);
+        let dashboards_dir = env("HOMEDOC_DASHBOARDS_DIR").map(PathBuf::from).or(file.dashboards_dir);
         let suppression = file.suppression.unwrap_or_default();
         let services = file.services.unwrap_or_default();
         let targets = file.targets.unwrap_or_default();
@@ -200,6 +204,7 @@ impl Settings {
             reference_dir,
             pipelines_dir,
             sql_dir,
+            dashboards_dir,
             services,
             targets,
             rollups: true,

@@ -6,11 +6,14 @@
 //! targets), [`generate`] (the calibrated program simulator), [`ingest`] (scheduled
 //! pipelines from the store and the file drops), [`lake`] (the Delta tables),
 //! [`rollup`] (day-level rollups kept up to date after ingestion), [`kpi`]
-//! (DataFusion SQL over the lake) and [`report`] (what each kind of user reads).
+//! (DataFusion SQL over the lake), [`report`] (what each kind of user reads),
+//! [`chart`] (plotters charts) and [`dashboard`] (the panels of the web pages).
 
 pub mod app;
+pub mod chart;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod generate;
 pub mod ingest;

@@ -52,6 +52,20 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// From nothing to a running system: generate the pilot history into an empty data
+    /// dir, ingest it, create one user per role, print their logins and serve the
+    /// dashboards (run again, it reuses the demo and serves at once).
+    Demo {
+        #[arg(long, default_value = "pilot", value_parser = Scale::parse)]
+        scale: Scale,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = app::demo::DEFAULT_BIND)]
+        bind: std::net::SocketAddr,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Run the core services (HTTP API) until SIGTERM or Ctrl-C.
     Serve {
         /// Address to listen on (default: the configured bind, 127.0.0.1:8080); port 0 picks a free one.
@@ -266,6 +280,10 @@ fn run() -> anyhow::Result<()> {
             println!("store at {} is up to date", app::redact(&settings.database_url));
         }
         Command::Db { command: DbCommand::Stats } => runtime.block_on(app::stats(&settings, &mut out))?,
+        Command::Demo { scale, seed, bind, quiet } => {
+            let o = app::demo::DemoOptions { scale, seed, bind, quiet };
+            runtime.block_on(app::demo::demo(&settings, &o, &mut out))?
+        }
         Command::Serve { bind } => runtime.block_on(app::serve(&settings, bind, &mut out))?,
         Command::User { command } => {
             let command = match command {

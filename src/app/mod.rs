@@ -97,6 +97,15 @@ pub async fn check(settings: &Settings, out: &mut impl Write) -> Result<(), AppE
     }
     problems.extend(unparsed);
     problems.extend(planned);
+    match crate::dashboard::config::load(settings.dashboards_dir.as_deref(), engine.catalog()) {
+        Ok(ds) => writeln!(
+            out,
+            "dashboards ({}): ok: {}",
+            settings.dashboards_dir.as_ref().map_or("built-in".to_string(), |d| d.display().to_string()),
+            ds.iter().map(|d| d.id.as_str()).collect::<Vec<_>>().join(", ")
+        )?,
+        Err(e) => problems.extend(e),
+    }
     match crate::report::dhis2::load(settings.sql_dir.as_deref()) {
         Ok(m) => problems.extend(m.problems(engine.catalog())),
         Err(e) => problems.push(e),
@@ -264,6 +273,7 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
 }
 
+pub mod demo;
 pub mod ingest;
 pub mod kpi;
 pub mod rollup;

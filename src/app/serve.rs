@@ -58,8 +58,10 @@ pub async fn serve(settings: &Settings, bind: Option<SocketAddr>, out: &mut impl
     };
     // The KPI routes answer 503 if the SQL folder does not load; `check` says why.
     let analytics = super::kpi::catalog(settings)
-        .map(|catalog| Arc::new(Analytics { settings: settings.clone(), catalog: Arc::new(catalog) }))
-        .map_err(|e| eprintln!("homedoc: not serving KPIs: {e}"))
+        .map_err(|e| e.to_string())
+        .and_then(|catalog| Analytics::new(settings.clone(), Arc::new(catalog)))
+        .map(Arc::new)
+        .map_err(|e| eprintln!("homedoc: not serving KPIs and dashboards: {e}"))
         .ok();
     let state = AppState::with_parts(services, store.clone(), web_settings(settings), ingest.clone(), analytics);
     let listener = TcpListener::bind(bind.unwrap_or(settings.bind)).await?;

@@ -352,6 +352,21 @@ impl Engine {
         Ok((schema, batches))
     }
 
+    /// Runs read-only SQL with `$name` placeholders bound to values: nothing from a
+    /// request is pasted into the text.
+    pub async fn query_with(
+        &self,
+        sql: &str,
+        params: Vec<(&str, ScalarValue)>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), KpiError> {
+        let ctx = self.session().await?;
+        let frame = ctx.sql_with_options(sql, read_only()).await.map_err(df)?;
+        let frame = frame.with_param_values(params).map_err(df)?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await.map_err(df)?;
+        Ok((schema, batches))
+    }
+
     /// Plans every view and KPI; returns every problem found.
     pub async fn check(&self) -> Vec<String> {
         let ctx = match self.session().await {

@@ -13,7 +13,7 @@ pub mod targets;
 mod udf;
 pub mod uptake;
 
-pub use catalog::{Catalog, Disaggregation, KpiMeta, Lang, ValueUnit};
+pub use catalog::{Catalog, Disaggregation, KpiMeta, Lang, Text, ValueUnit};
 pub use engine::Engine;
 pub use period::{Grain, Period};
 pub use snapshot::Snapshot;

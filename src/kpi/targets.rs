@@ -42,6 +42,16 @@ pub enum Status {
     OffTrack,
 }
 
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Status::OnTrack, Status::AtRisk, Status::OffTrack]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {

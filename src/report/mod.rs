@@ -117,13 +117,23 @@ impl Cell {
         Cell::Int(v.round() as i64)
     }
 
-    fn text(&self) -> String {
+    /// The cell as report text (numbers with two decimals, dates ISO).
+    pub fn text(&self) -> String {
         match self {
             Cell::Text(s) => s.clone(),
             Cell::Int(i) => i.to_string(),
             Cell::Number(v) => format!("{v:.2}"),
             Cell::Date(d) => d.to_string(),
             Cell::Empty => String::new(),
+        }
+    }
+
+    /// The cell's number, if it holds one.
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Number(v) => Some(*v),
+            _ => None,
         }
     }
 
@@ -169,6 +179,9 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub rows: Vec<Vec<Cell>>,
     pub chart: Option<Chart>,
+    /// Charts already drawn from the rows (dashboards); when empty, the HTML output
+    /// draws `chart`.
+    pub figures: Vec<crate::chart::Chart>,
 }
 
 impl Table {
@@ -179,6 +192,7 @@ impl Table {
             columns: columns.iter().map(|(id, t)| Column { id: id.to_string(), title: t.clone() }).collect(),
             rows: Vec::new(),
             chart: None,
+            figures: Vec::new(),
         }
     }
 

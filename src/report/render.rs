@@ -4,21 +4,11 @@
 
 use std::fmt::Write as _;
 
-use plotters::coord::ranged1d::SegmentValue;
-use plotters::prelude::*;
+use base64::Engine as _;
 use rust_xlsxwriter::{ExcelDateTime, Format as XlsxFormat, Workbook};
 
-use super::{Cell, Chart, ChartKind, Report, ReportError, Table, tr};
-
-/// A colour-blind-safe palette (Okabe and Ito).
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(0, 114, 178),
-    RGBColor(230, 159, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(86, 180, 233),
-    RGBColor(213, 94, 0),
-];
+use super::{Cell, ChartKind, Report, ReportError, Table, tr};
+use crate::chart::{self, Bar, Chart, Kind, Line, Series};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -28,94 +18,54 @@ fn column(t: &Table, id: &str) -> Option<usize> {
     t.columns.iter().position(|c| c.id == id)
 }
 
-fn value(c: &Cell) -> Option<f64> {
-    match c {
-        Cell::Int(i) => Some(*i as f64),
-        Cell::Number(v) => Some(*v),
-        _ => None,
+/// The charts of a table: those drawn already (dashboards), or one per value of
+/// the spec's `by` column (small multiples of a report), in table order.
+fn charts(t: &Table, lang: crate::kpi::Lang) -> Vec<Chart> {
+    if !t.figures.is_empty() {
+        return t.figures.clone();
     }
-}
-
-/// The (series, [(label, value)]) of a chart, in table order.
-fn series(t: &Table, chart: &Chart) -> Vec<(String, Vec<(String, Option<f64>)>)> {
-    let (Some(x), Some(y)) = (column(t, chart.x), column(t, chart.y)) else { return Vec::new() };
-    let by = chart.by.and_then(|b| column(t, b));
-    let mut out: Vec<(String, Vec<(String, Option<f64>)>)> = Vec::new();
+    let Some(spec) = &t.chart else { return Vec::new() };
+    let (Some(x), Some(y)) = (column(t, spec.x), column(t, spec.y)) else { return Vec::new() };
+    let by = spec.by.and_then(|b| column(t, b));
+    let mut groups: Vec<(String, Vec<(String, Option<f64>)>)> = Vec::new();
     for r in &t.rows {
         let key = by.map(|b| r[b].text()).unwrap_or_default();
-        let point = (r[x].text(), value(&r[y]));
-        match out.iter_mut().find(|(k, _)| *k == key) {
+        let point = (r[x].text(), r[y].value());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, points)) => points.push(point),
-            None => out.push((key, vec![point])),
+            None => groups.push((key, vec![point])),
         }
     }
-    out
+    let unit = t.columns[y].title.clone();
+    groups
+        .into_iter()
+        .map(|(name, points)| {
+            let title = if name.is_empty() { t.title.clone() } else { name };
+            let kind = match spec.kind {
+                ChartKind::Bar => {
+                    Kind::Bars(points.into_iter().map(|(label, value)| Bar { label, value, status: None }).collect())
+                }
+                ChartKind::Line => {
+                    // x is a period label: the line is drawn at each period's first day.
+                    let points =
+                        points.into_iter().filter_map(|(l, v)| Some((l.parse::<crate::kpi::Period>().ok()?.start, v)));
+                    let series = vec![Series { name: title.clone(), points: points.collect() }];
+                    Kind::Line(Line { series, ..Line::default() })
+                }
+            };
+            Chart { title, unit: unit.clone(), kind, lang }
+        })
+        .collect()
 }
 
-/// One chart as SVG text.
-fn svg(title: &str, kind: ChartKind, points: &[(String, Option<f64>)]) -> Result<String, String> {
-    let n = points.len();
-    let max = points.iter().filter_map(|p| p.1).fold(0.0_f64, f64::max).max(1.0) * 1.1;
-    let height = match kind {
-        ChartKind::Bar => 40 + 18 * n as u32,
-        ChartKind::Line => 260,
-    };
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (640, height.max(120))).into_drawing_area();
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        root.fill(&WHITE).map_err(|x| e(&x))?;
-        let mut builder = ChartBuilder::on(&root);
-        builder.caption(title, ("sans-serif", 15)).margin(8);
-        match kind {
-            ChartKind::Bar => {
-                let mut chart = builder
-                    .x_label_area_size(24)
-                    .y_label_area_size(190)
-                    .build_cartesian_2d(0.0..max, (0..n).into_segmented())
-                    .map_err(|x| e(&x))?;
-                chart
-                    .configure_mesh()
-                    .disable_y_mesh()
-                    .y_labels(n.max(1))
-                    .y_label_formatter(&|v| match v {
-                        SegmentValue::CenterOf(i) => points.get(*i).map(|p| p.0.clone()).unwrap_or_default(),
-                        _ => String::new(),
-                    })
-                    .draw()
-                    .map_err(|x| e(&x))?;
-                chart
-                    .draw_series(points.iter().enumerate().filter_map(|(i, p)| {
-                        let v = p.1?;
-                        Some(Rectangle::new(
-                            [(0.0, SegmentValue::Exact(i)), (v, SegmentValue::Exact(i + 1))],
-                            PALETTE[0].filled(),
-                        ))
-                    }))
-                    .map_err(|x| e(&x))?;
-            }
-            ChartKind::Line => {
-                let mut chart = builder
-                    .x_label_area_size(30)
-                    .y_label_area_size(60)
-                    .build_cartesian_2d(0..n.saturating_sub(1).max(1), 0.0..max)
-                    .map_err(|x| e(&x))?;
-                chart
-                    .configure_mesh()
-                    .x_labels(n.min(12).max(2))
-                    .x_label_formatter(&|i| points.get(*i).map(|p| p.0.clone()).unwrap_or_default())
-                    .draw()
-                    .map_err(|x| e(&x))?;
-                let line: Vec<(usize, f64)> = points.iter().enumerate().filter_map(|(i, p)| Some((i, p.1?))).collect();
-                chart.draw_series(LineSeries::new(line.clone(), PALETTE[0].stroke_width(2))).map_err(|x| e(&x))?;
-                chart
-                    .draw_series(line.into_iter().map(|p| Circle::new(p, 3, PALETTE[0].filled())))
-                    .map_err(|x| e(&x))?;
-            }
-        }
-        root.present().map_err(|x| e(&x))?;
-    }
-    Ok(out)
+/// The `@font-face` of the bundled font, inline, so that a saved page renders its
+/// charts with the same font anywhere.
+fn font_face() -> String {
+    let data = base64::engine::general_purpose::STANDARD.encode(chart::FONT);
+    format!(
+        "@font-face{{font-family:{};src:url(data:font/ttf;base64,{data}) format(\"truetype\")}}",
+        chart::FONT_FAMILY
+    )
 }
 
 impl Report {
@@ -145,15 +95,18 @@ impl Report {
             h,
             "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{}</title><style>\
-             body{{font-family:sans-serif;margin:1rem;color:#222}}\
+             <title>{}</title><style>{}\
+             body{{font-family:{},sans-serif;margin:1rem;color:#222}}\
              table{{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}}\
              th,td{{border:1px solid #bbb;padding:.2rem .4rem;text-align:left}}\
              td.n{{text-align:right}}.wrap{{overflow-x:auto;max-width:100%}}\
-             svg{{max-width:100%;height:auto}}dl{{font-size:.85rem}}dt{{font-weight:bold}}\
+             svg{{max-width:100%;height:auto}}svg text{{font-family:{},sans-serif}}dl{{font-size:.85rem}}dt{{font-weight:bold}}\
              @media print{{.wrap{{overflow:visible}}h2{{page-break-before:auto}}}}\
              </style></head><body>\n<h1>{}</h1>\n<dl>",
             esc(&self.title),
+            font_face(),
+            chart::FONT_FAMILY,
+            chart::FONT_FAMILY,
             esc(&self.title)
         );
         for (k, v) in self.stamp() {
@@ -162,14 +115,10 @@ impl Report {
         h.push_str("</dl>\n");
         for t in &self.tables {
             let _ = write!(h, "<h2>{}</h2>\n", esc(&t.title));
-            if let Some(chart) = &t.chart {
-                for (name, points) in series(t, chart) {
-                    let title = if name.is_empty() { t.title.clone() } else { name };
-                    let drawn =
-                        svg(&title, chart.kind, &points).map_err(|e| ReportError::Usage(format!("chart: {e}")))?;
-                    // plotters writes an XML prologue-free <svg> element: inline as is.
-                    let _ = write!(h, "<figure>{drawn}</figure>\n");
-                }
+            for c in charts(t, self.lang) {
+                let drawn = c.svg().map_err(|e| ReportError::Usage(e.to_string()))?;
+                // plotters writes an <svg> element without an XML prologue: inline as is.
+                let _ = write!(h, "<figure>{drawn}</figure>\n");
             }
             h.push_str("<div class=\"wrap\"><table><thead><tr>");
             for c in &t.columns {
@@ -179,7 +128,7 @@ impl Report {
             for r in &t.rows {
                 h.push_str("<tr>");
                 for c in r {
-                    let class = if value(c).is_some() { " class=\"n\"" } else { "" };
+                    let class = if c.value().is_some() { " class=\"n\"" } else { "" };
                     let _ = write!(h, "<td{class}>{}</td>", esc(&c.text()));
                 }
                 h.push_str("</tr>\n");

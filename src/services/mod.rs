@@ -11,6 +11,7 @@ mod booking;
 mod calls;
 mod error;
 pub mod messages;
+mod notes;
 pub mod tasks;
 mod writer;
 

@@ -239,6 +239,8 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Reminder>, StoreError>;
     async fn area_summary(&self, set: BoundarySet, provinces: &[String]) -> Result<AreaSummary, StoreError>;
+    /// The latest note of every station that has one.
+    async fn station_notes(&self) -> Result<Vec<StationNote>, StoreError>;
 }
 
 /// A write transaction. Each method records its change for the feed; `commit`
@@ -322,6 +324,13 @@ pub trait StoreTx: Send {
     async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     async fn mark_reminded(&mut self, appointment_id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn add_station_note(
+        &mut self,
+        station: &str,
+        author: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Looks a facility's id up by its code; shared by reads and write transactions.

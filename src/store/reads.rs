@@ -372,3 +372,23 @@ pub(super) async fn area_summary(
         video_calls: r.try_get(3)?,
     })
 }
+
+/// The latest note of every station that has one.
+pub(super) async fn station_notes(pool: &AnyPool) -> Result<Vec<StationNote>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT n.station, n.author, n.body, n.created_at FROM station_notes n \
+         WHERE n.id = (SELECT max(m.id) FROM station_notes m WHERE m.station = n.station) ORDER BY n.station",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StationNote {
+                station: r.try_get(0)?,
+                author: r.try_get(1)?,
+                body: r.try_get(2)?,
+                created_at: from_ts(r.try_get(3)?),
+            })
+        })
+        .collect()
+}

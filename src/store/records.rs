@@ -163,3 +163,12 @@ pub struct AreaSummary {
     pub appointments: i64,
     pub video_calls: i64,
 }
+
+/// A provincial manager's note on a station, shown beside its low-uptake flags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StationNote {
+    pub station: String,
+    pub author: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -446,4 +446,8 @@ impl Store for SqlStore {
     async fn area_summary(&self, set: BoundarySet, provinces: &[String]) -> Result<AreaSummary, StoreError> {
         reads::area_summary(&self.pool, set, provinces).await
     }
+
+    async fn station_notes(&self) -> Result<Vec<StationNote>, StoreError> {
+        reads::station_notes(&self.pool).await
+    }
 }

@@ -454,4 +454,14 @@ impl StoreTx for SqlTx {
     async fn mark_reminded(&mut self, appointment_id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         SqlTx::mark_reminded(self, appointment_id, at).await
     }
+
+    async fn add_station_note(
+        &mut self,
+        station: &str,
+        author: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        SqlTx::add_station_note(self, station, author, body, at).await
+    }
 }

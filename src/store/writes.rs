@@ -290,6 +290,23 @@ impl SqlTx {
         .await
     }
 
+    pub(super) async fn add_station_note(
+        &mut self,
+        station: &str,
+        author: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO station_notes (station, author, body, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(station)
+            .bind(author)
+            .bind(body)
+            .bind(ts(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn mark_reminded(&mut self, appointment_id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE appointments SET reminded_at = $1 WHERE id = $2")
             .bind(ts(at))

@@ -22,14 +22,23 @@ use crate::lake::Lake;
 use crate::report::{ReportArgs, ReportError, ReportName};
 use crate::services::{Principal, Role, Scope, ServiceError};
 
-/// What the analytics routes need: the lake and the SQL catalog.
+/// What the analytics routes and the dashboards need: the lake, the SQL catalog
+/// and the dashboard files.
 pub struct Analytics {
     pub settings: Settings,
     pub catalog: Arc<Catalog>,
+    pub dashboards: Vec<crate::dashboard::Dashboard>,
 }
 
 impl Analytics {
-    async fn engine(&self, as_of: Option<&Snapshot>) -> Result<Engine, ServiceError> {
+    /// Loads the dashboards of the settings against the catalog.
+    pub fn new(settings: Settings, catalog: Arc<Catalog>) -> Result<Self, String> {
+        let dashboards = crate::dashboard::config::load(settings.dashboards_dir.as_deref(), &catalog)
+            .map_err(|problems| problems.join("; "))?;
+        Ok(Analytics { settings, catalog, dashboards })
+    }
+
+    pub async fn engine(&self, as_of: Option<&Snapshot>) -> Result<Engine, ServiceError> {
         let lake = Lake::new(&self.settings.lake).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Engine::open(&lake, self.catalog.clone(), self.settings.timezone, as_of).await.map_err(kpi_error)
     }
@@ -63,7 +72,7 @@ fn analytics(st: &Shared) -> Result<&Analytics, ServiceError> {
 
 /// The province a provincial manager may ask for: their own 34-set code, or in the
 /// 63 set one of the old provinces merged into it; none given means their own.
-fn scoped_province(
+pub(crate) fn scoped_province(
     st: &Shared,
     p: &Principal,
     set: BoundarySet,

@@ -1,5 +1,5 @@
 //! The HTTP side of the core services (`homedoc serve`): the /api/v1 JSON API with
-//! its OpenAPI document, /healthz and /metrics. Requests pass the [`guard`] (auth,
+//! its OpenAPI document, the dashboard pages at / ([`pages`]), /healthz and /metrics. Requests pass the [`guard`] (auth,
 //! deny-by-default roles, CSRF, idempotency, audit of denials, metrics) before their
 //! handler in [`routes`].
 
@@ -9,6 +9,7 @@ mod extract;
 pub mod guard;
 mod limits;
 mod metrics;
+mod pages;
 pub mod policy;
 mod routes;
 
@@ -128,6 +129,7 @@ pub fn app(state: Shared) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard));
     Router::new()
         .merge(api)
+        .merge(pages::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { error::error_response(StatusCode::NOT_FOUND, "not_found", "no such route") })

@@ -77,7 +77,7 @@ impl Server {
         let settings =
             homedoc::config::Settings::resolve(dir.path(), homedoc::config::FileConfig::default(), |_| None).unwrap();
         let catalog = Arc::new(homedoc::kpi::Catalog::embedded().unwrap());
-        let analytics = Some(Arc::new(homedoc::web::analytics::Analytics { settings, catalog }));
+        let analytics = Some(Arc::new(homedoc::web::analytics::Analytics::new(settings, catalog).unwrap()));
         let state = AppState::with_parts(services.clone(), store.clone(), web_settings, None, analytics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

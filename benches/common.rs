@@ -1,0 +1,42 @@
+//! What the benchmarks share: the data dir (HOMEDOC_BENCH_DIR, or a temporary
+//! one), the history generated and ingested into it once, and the peak memory.
+
+use std::path::{Path, PathBuf};
+
+use homedoc::config::Settings;
+use homedoc::generate::{Options, Scale};
+
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// HOMEDOC_BENCH_DIR, or a temporary dir kept alive by the returned guard.
+pub fn bench_dir() -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    Ok(match std::env::var_os("HOMEDOC_BENCH_DIR") {
+        Some(d) => (None, PathBuf::from(d)),
+        None => {
+            let t = tempfile::tempdir()?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    })
+}
+
+/// The history of `scale` generated and ingested into `dir`, unless already there.
+pub async fn prepare(dir: &Path, scale: Scale) -> anyhow::Result<Settings> {
+    let settings = Settings::load(dir, None)?;
+    if !dir.join("homedoc.db").exists() {
+        eprintln!("generating the {} history into {}", scale.as_str(), dir.display());
+        let opts = Options { scale, seed: 1, until: Options::default_until() };
+        homedoc::app::generate(&settings, &opts, true, &mut std::io::sink()).await?;
+    }
+    if !dir.join("lake").exists() {
+        eprintln!("ingesting it");
+        homedoc::app::ingest::ingest(&settings, &[], true, false, &mut std::io::sink()).await?;
+    }
+    // A lake ingested before the rollups existed gets them now.
+    homedoc::app::rollup::refresh(&settings, true).await?;
+    Ok(settings)
+}

@@ -1,0 +1,170 @@
+//! Dashboards: what each panel of a dashboard file shows for a set of filters
+//! (period, boundary set, language, and the province, project or station the
+//! scope needs), as a chart and the data table behind it. A built view is also a
+//! [`Report`], so that what a user sees downloads as CSV, XLSX or HTML.
+
+pub mod config;
+mod panels;
+mod quality;
+
+use chrono::NaiveDate;
+
+pub use config::{Dashboard, Panel, QualityView, Scope, Unit};
+
+use crate::chart::Chart;
+use crate::domain::BoundarySet;
+use crate::kpi::targets::{TargetRow, Thresholds};
+use crate::kpi::uptake::UptakeThresholds;
+use crate::kpi::{Engine, KpiError, Lang, Period, Snapshot};
+use crate::report::{Freshness, Report, ReportError, Table};
+
+/// What a view is asked for. The caller has already narrowed `province`,
+/// `project` and `station` to the user's scope.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub period: Period,
+    pub boundary: BoundarySet,
+    pub lang: Lang,
+    /// Province scope: a code of `boundary`.
+    pub province: Option<String>,
+    /// Project scope: a project id.
+    pub project: Option<String>,
+    /// Station scope: a facility code.
+    pub station: Option<String>,
+    pub targets: Thresholds,
+    pub uptake: UptakeThresholds,
+    /// The suppression k of the audience (donor dashboards).
+    pub k: u32,
+}
+
+/// One panel as drawn: its chart (none for a table-only panel or when there is
+/// nothing to draw) and its data table.
+#[derive(Debug, Clone)]
+pub struct PanelView {
+    pub id: String,
+    pub title: String,
+    pub chart: Option<Chart>,
+    pub table: Table,
+}
+
+/// A dashboard built for one set of filters.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub dashboard: String,
+    pub title: String,
+    /// What the scope reads as, for the heading: "Hà Nội", a project id, a station.
+    pub subject: Option<String>,
+    pub period: Period,
+    pub lang: Lang,
+    pub snapshot: Snapshot,
+    pub freshness: Vec<Freshness>,
+    pub panels: Vec<PanelView>,
+}
+
+impl View {
+    /// The view's tables as a report, for downloads.
+    pub fn report(&self) -> Report {
+        let title = match &self.subject {
+            Some(s) => format!("{}: {s}", self.title),
+            None => self.title.clone(),
+        };
+        Report {
+            name: format!("dashboard-{}", self.dashboard),
+            title,
+            period: self.period.clone(),
+            lang: self.lang,
+            snapshot: self.snapshot.clone(),
+            freshness: self.freshness.clone(),
+            tables: self
+                .panels
+                .iter()
+                .map(|p| Table { figures: p.chart.iter().cloned().collect(), ..p.table.clone() })
+                .collect(),
+        }
+    }
+}
+
+/// What building a view may need more than once, computed at most once.
+struct Context<'a> {
+    engine: &'a Engine,
+    dashboard: &'a Dashboard,
+    f: &'a Filters,
+    targets: Option<Vec<TargetRow>>,
+    report: Option<Report>,
+}
+
+impl Context<'_> {
+    async fn targets(&mut self) -> Result<&[TargetRow], KpiError> {
+        if self.targets.is_none() {
+            self.targets = Some(self.engine.targets(self.f.period.end, self.f.targets).await?);
+        }
+        Ok(self.targets.as_deref().expect("just set"))
+    }
+
+    fn t(&self, vi: &str, en: &str) -> String {
+        crate::report::tr(self.f.lang, vi, en)
+    }
+
+    fn kpi_title(&self, id: &str) -> String {
+        self.engine.catalog().kpi(id).map_or(id.to_string(), |k| k.meta.title.get(self.f.lang).to_string())
+    }
+}
+
+/// Checks the filters against the dashboard's scope: each scope needs its subject.
+fn subject(engine: &Engine, d: &Dashboard, f: &Filters) -> Result<Option<String>, ReportError> {
+    let need = |what: &str| ReportError::Usage(format!("the {} dashboard needs {what}", d.id));
+    match d.scope {
+        Scope::National | Scope::Quality => Ok(None),
+        Scope::Project => f.project.clone().map(Some).ok_or_else(|| need("a project")),
+        Scope::Province => {
+            let code = f.province.as_deref().ok_or_else(|| need("a province"))?;
+            let name = engine.province_name(f.boundary, code).ok_or_else(|| {
+                ReportError::Usage(format!("{code:?} is not a province code of the {} set", f.boundary))
+            })?;
+            Ok(Some(name.to_string()))
+        }
+        Scope::Station => {
+            let code = f.station.as_deref().ok_or_else(|| need("a station"))?;
+            let s = engine
+                .stations(f.boundary)
+                .find(|s| s.code == code)
+                .ok_or_else(|| ReportError::Usage(format!("{code:?} is not a commune health station")))?;
+            Ok(Some(format!("{} ({code})", s.name)))
+        }
+    }
+}
+
+/// The province of a station, in the filters' boundary set.
+pub fn station_province(engine: &Engine, set: BoundarySet, station: &str) -> Option<String> {
+    engine.stations(set).find(|s| s.code == station).map(|s| s.province.to_string())
+}
+
+/// Builds every panel of `d` for `f`.
+pub async fn build(engine: &Engine, d: &Dashboard, f: &Filters) -> Result<View, ReportError> {
+    let subject = subject(engine, d, f)?;
+    let mut cx = Context { engine, dashboard: d, f, targets: None, report: None };
+    let mut panels = Vec::with_capacity(d.panels.len());
+    for p in &d.panels {
+        panels.push(panels::build(&mut cx, p).await?);
+    }
+    Ok(View {
+        dashboard: d.id.clone(),
+        title: d.title.get(f.lang).to_string(),
+        subject,
+        period: f.period.clone(),
+        lang: f.lang,
+        snapshot: engine.snapshot().clone(),
+        freshness: crate::report::freshness(engine).await?,
+        panels,
+    })
+}
+
+/// The last `n` periods of `grain` up to the one holding `end`, as one range.
+fn back(end: NaiveDate, grain: crate::kpi::Grain, n: u32) -> Period {
+    let last = grain.containing(end);
+    let mut first = last.clone();
+    for _ in 1..n {
+        first = first.previous();
+    }
+    Period::range(first.start, last.end).expect("first before last")
+}
