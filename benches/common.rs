@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, bail};
 use homedoc::config::Settings;
 use homedoc::generate::{Options, Scale};
+use homedoc::kpi::Period;
 
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -39,4 +41,20 @@ pub async fn prepare(dir: &Path, scale: Scale) -> anyhow::Result<Settings> {
     // A lake ingested before the rollups existed gets them now.
     homedoc::app::rollup::refresh(&settings, true).await?;
     Ok(settings)
+}
+
+/// The arguments `cargo bench` passes on: `[sample|pilot|national] [--period P]`.
+pub fn args(default_period: &str) -> anyhow::Result<(Scale, Period)> {
+    let mut scale = Scale::Pilot;
+    let mut period: Period = default_period.parse()?;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--period" => period = it.next().context("--period needs a period")?.parse()?,
+            s if !s.starts_with("--") => scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok((scale, period))
 }

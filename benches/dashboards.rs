@@ -22,23 +22,13 @@ use homedoc::web::{self, AppState, WebSettings};
 use serde_json::json;
 
 mod common;
-use common::{bench_dir, peak_rss_mib, prepare};
+use common::{args, bench_dir, peak_rss_mib, prepare};
 
 const TRIALS: usize = 5;
 const PASSWORD: &str = "bench password 1234";
 
 fn main() -> anyhow::Result<()> {
-    let mut scale = Scale::Pilot;
-    let mut period: Period = "2026-10".parse()?;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--bench" => {}
-            "--period" => period = it.next().context("--period needs a period")?.parse()?,
-            s if !s.starts_with("--") => scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
-            other => bail!("unknown argument {other}"),
-        }
-    }
+    let (scale, period) = args("2026-10")?;
     let (_keep, dir) = bench_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {

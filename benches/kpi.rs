@@ -31,7 +31,7 @@ use homedoc::report::{ReportArgs, ReportName};
 use serde_json::{Value, json};
 
 mod common;
-use common::{bench_dir, peak_rss_mib, prepare};
+use common::{args, bench_dir, peak_rss_mib, prepare};
 
 const THREADS: usize = 2;
 const TRIALS: usize = 3;
@@ -140,17 +140,7 @@ const SIX: [&str; 6] = [
 ];
 
 fn main() -> anyhow::Result<()> {
-    let mut scale = Scale::Pilot;
-    let mut period: Period = "2026-Q3".parse()?;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--bench" => {}
-            "--period" => period = it.next().context("--period needs a period")?.parse()?,
-            s if !s.starts_with("--") => scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
-            other => bail!("unknown argument {other}"),
-        }
-    }
+    let (scale, period) = args("2026-Q3")?;
     let (_keep, dir) = bench_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(THREADS).enable_all().build()?;
     let settings = runtime.block_on(prepare(&dir, scale))?;

@@ -255,3 +255,47 @@ fn decode_key(hex_text: &str) -> Result<[u8; 32], ConfigError> {
     let bytes = hex::decode(hex_text.trim()).map_err(|_| bad())?;
     bytes.try_into().map_err(|_| bad())
 }
+
+/// A config file of a folder of them: its id (the file stem), where it came from
+/// (for messages) and its text.
+pub struct ConfigFile {
+    pub id: String,
+    pub origin: String,
+    pub text: String,
+}
+
+/// The `*.toml` files of `dir` in name order, or the built-in copies when no
+/// folder is configured; with every file that could not be read.
+pub fn toml_files(dir: Option<&Path>, built_in: &[(&str, &str)]) -> (Vec<ConfigFile>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let Some(dir) = dir else {
+        let copies = built_in.iter().map(|(id, text)| ConfigFile {
+            id: id.to_string(),
+            origin: format!("{id}.toml (built-in)"),
+            text: text.to_string(),
+        });
+        return (copies.collect(), errors);
+    };
+    match std::fs::read_dir(dir) {
+        Err(e) => errors.push(format!("{}: {e}", dir.display())),
+        Ok(entries) => {
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let id = p.file_stem().unwrap_or_default().to_string_lossy().to_string();
+                match std::fs::read_to_string(&p) {
+                    Ok(text) => files.push(ConfigFile { id, origin: p.display().to_string(), text }),
+                    Err(e) => errors.push(format!("{}: {e}", p.display())),
+                }
+            }
+            if files.is_empty() && errors.is_empty() {
+                errors.push(format!("{}: no *.toml files", dir.display()));
+            }
+        }
+    }
+    (files, errors)
+}

@@ -3,8 +3,9 @@
 //! colour carries meaning, a legend that says it in words.
 
 use chrono::NaiveDate;
-use plotters::coord::Shift;
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::ranged1d::{SegmentValue, SegmentedCoord};
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -15,6 +16,8 @@ use crate::kpi::Lang;
 pub const MULTIPLES_COLUMNS: usize = 4;
 
 type Area<DB> = DrawingArea<DB, Shift>;
+/// Values along x, one band per row along y (row 0 at the bottom).
+type Horizontal<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, SegmentedCoord<RangedCoordusize>>>;
 
 fn err<E: std::fmt::Display>(e: E) -> ChartError {
     ChartError::Draw(e.to_string())
@@ -73,6 +76,57 @@ fn bar<X, Y>(from: (X, Y), to: (X, Y), colour: RGBColor, horizontal: bool) -> Re
         r.set_margin(0, 0, 3, 3);
     }
     r
+}
+
+/// The legend, framed, where it hides the least.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+) -> Result<(), ChartError> {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .label_font(font(11))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+        .map_err(err)
+}
+
+/// A horizontal bar chart's frame: the title, a band per label (the first at the
+/// top), the values' axis with the unit.
+fn horizontal<'a, DB: DrawingBackend>(
+    root: &'a Area<DB>,
+    c: &Chart,
+    labels: &[String],
+    xmax: f64,
+    label_width: u32,
+) -> Result<Horizontal<'a, DB>, ChartError> {
+    let n = labels.len();
+    let mut chart = ChartBuilder::on(root)
+        .caption(&c.title, font(16))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(0.0..xmax, (0..n).into_segmented())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .light_line_style(TRANSPARENT)
+        .y_labels(n.max(1))
+        .x_labels(6)
+        .x_label_formatter(&|v| number(*v))
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - *i].clone(),
+            _ => String::new(),
+        })
+        .x_desc(c.unit.as_str())
+        .label_style(font(10))
+        .axis_desc_style(font(12))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
 }
 
 fn legend_box(colour: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
@@ -149,75 +203,39 @@ fn line<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, l: &Line) -> Result<(), 
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 5, y), (x + 9, y), (x + 16, y)], colour));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(font(11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// Horizontal bars, one per row in the given order, coloured by target status.
 fn bars<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, bars: &[Bar]) -> Result<(), ChartError> {
     let n = bars.len();
-    let xmax = top(bars.iter().filter_map(|b| b.value));
-    let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, font(16))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(130)
-        .build_cartesian_2d(0.0..xmax, (0..n).into_segmented())
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .light_line_style(TRANSPARENT)
-        .y_labels(n.max(1))
-        .x_labels(6)
-        .x_label_formatter(&|v| number(*v))
-        .y_label_formatter(&|v| match v {
-            // Row 0 at the top: the order the caller ranked.
-            SegmentValue::CenterOf(i) if *i < n => bars[n - 1 - *i].label.clone(),
-            _ => String::new(),
-        })
-        .x_desc(c.unit.as_str())
-        .label_style(font(10))
-        .axis_desc_style(font(12))
-        .draw()
-        .map_err(err)?;
+    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    let mut chart = horizontal(root, c, &labels, top(bars.iter().filter_map(|b| b.value)), 130)?;
     let statuses = [
         Some(crate::kpi::targets::Status::OnTrack),
         Some(crate::kpi::targets::Status::AtRisk),
         Some(crate::kpi::targets::Status::OffTrack),
         None,
     ];
+    let any_status = bars.iter().any(|b| b.status.is_some());
     for status in statuses {
         if !bars.iter().any(|b| b.status == status && b.value.is_some()) {
             continue;
         }
-        let colour = status_colour(status);
+        // Without any target the bars keep the palette's first colour, not "no target" grey.
+        let colour = if any_status { status_colour(status) } else { PALETTE[0] };
         let rects = bars.iter().enumerate().filter(|(_, b)| b.status == status).filter_map(|(i, b)| {
             let row = n - 1 - i;
             Some(bar((0.0, SegmentValue::Exact(row)), (b.value?, SegmentValue::Exact(row + 1)), colour, true))
         });
         let series = chart.draw_series(rects).map_err(err)?;
-        // A chart without any target keeps its single colour and needs no legend.
-        if bars.iter().any(|b| b.status.is_some()) {
+        // A chart without any target has a single colour and needs no legend.
+        if any_status {
             series.label(status_name(status, c.lang)).legend(legend_box(colour));
         }
     }
-    if bars.iter().any(|b| b.status.is_some()) {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(font(11))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()
-            .map_err(err)?;
+    if any_status {
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     Ok(())
 }
@@ -257,22 +275,15 @@ fn stacked<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, s: &Stacked) -> Resul
         let rects: Vec<_> = (0..n)
             .map(|i| {
                 let v = values.get(i).copied().unwrap_or(0.0);
-                let r = bar((SegmentValue::Exact(i), base[i]), (SegmentValue::Exact(i + 1), base[i] + v), colour, false);
+                let r =
+                    bar((SegmentValue::Exact(i), base[i]), (SegmentValue::Exact(i + 1), base[i] + v), colour, false);
                 base[i] += v;
                 r
             })
             .collect();
         chart.draw_series(rects).map_err(err)?.label(name.as_str()).legend(legend_box(colour));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(font(11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// Horizontal bars grouped by dimension (a heading row before each), one colour
@@ -287,30 +298,8 @@ fn equity<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, e: &Equity) -> Result<
         }
     }
     let n = rows.len();
-    let xmax = top(rows.iter().filter_map(|r| r.1).chain(e.overall));
-    let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, font(16))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(150)
-        .build_cartesian_2d(0.0..xmax, (0..n).into_segmented())
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .light_line_style(TRANSPARENT)
-        .y_labels(n.max(1))
-        .x_labels(6)
-        .x_label_formatter(&|v| number(*v))
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) if *i < n => rows[n - 1 - *i].0.clone(),
-            _ => String::new(),
-        })
-        .x_desc(c.unit.as_str())
-        .label_style(font(10))
-        .axis_desc_style(font(12))
-        .draw()
-        .map_err(err)?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut chart = horizontal(root, c, &labels, top(rows.iter().filter_map(|r| r.1).chain(e.overall)), 150)?;
     for (d, (title, _)) in e.dimensions.iter().enumerate() {
         let colour = PALETTE[d % PALETTE.len()];
         let rects = rows.iter().enumerate().filter(|(_, r)| r.2 == Some(d)).filter_map(|(i, r)| {
@@ -328,15 +317,7 @@ fn equity<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, e: &Equity) -> Result<
             .label(format!("{}: {}", tr(c.lang, "Chung", "Everyone"), number(all)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grey.stroke_width(1)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(font(11))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 /// A grid of small line charts sharing one value scale, so that heights compare.

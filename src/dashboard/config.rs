@@ -3,7 +3,7 @@
 //! options). Parsed into tagged enums that reject unknown keys, then checked
 //! against the SQL catalog; [`load`] reports every problem of every file at once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -343,35 +343,10 @@ fn check_panel(p: &Panel, scope: Scope, catalog: &Catalog) -> Vec<String> {
 
 /// The dashboards from a folder, or the built-in ones; every problem of every file.
 pub fn load(dir: Option<&Path>, catalog: &Catalog) -> Result<Vec<Dashboard>, Vec<String>> {
-    let mut files: Vec<(String, String, String)> = Vec::new(); // (id, origin, text)
-    let mut problems = Vec::new();
-    match dir {
-        None => files
-            .extend(BUILT_IN.iter().map(|(id, t)| (id.to_string(), format!("{id}.toml (built-in)"), t.to_string()))),
-        Some(dir) => match std::fs::read_dir(dir) {
-            Err(e) => problems.push(format!("{}: {e}", dir.display())),
-            Ok(entries) => {
-                let mut paths: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                    .collect();
-                paths.sort();
-                for p in paths {
-                    let id = p.file_stem().unwrap_or_default().to_string_lossy().to_string();
-                    match std::fs::read_to_string(&p) {
-                        Ok(text) => files.push((id, p.display().to_string(), text)),
-                        Err(e) => problems.push(format!("{}: {e}", p.display())),
-                    }
-                }
-                if files.is_empty() && problems.is_empty() {
-                    problems.push(format!("{}: no dashboard files (*.toml)", dir.display()));
-                }
-            }
-        },
-    }
+    let (files, mut problems) = crate::config::toml_files(dir, BUILT_IN);
     let mut out = Vec::new();
-    for (id, origin, text) in files {
-        match parse(&id, &origin, &text, catalog) {
+    for f in files {
+        match parse(&f.id, &f.origin, &f.text, catalog) {
             Ok(d) => out.push(d),
             Err(p) => problems.extend(p),
         }

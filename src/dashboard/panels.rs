@@ -64,6 +64,15 @@ async fn kpi(cx: &Context<'_>, id: &str, req: &KpiRequest) -> Result<KpiResult, 
     Ok(r)
 }
 
+/// A KPI by station has a row for every facility of the area (hospitals and
+/// district centres included); station panels are about commune stations.
+fn keep_stations(cx: &Context<'_>, by: By, rows: &mut Vec<crate::kpi::KpiRow>) {
+    if by == By::Station {
+        let stations: std::collections::HashSet<&str> = cx.engine.stations(cx.f.boundary).map(|s| s.code).collect();
+        rows.retain(|r| stations.contains(r.unit.as_str()));
+    }
+}
+
 fn start_of(label: &str) -> Option<NaiveDate> {
     label.parse::<Period>().ok().map(|p| p.start)
 }
@@ -138,6 +147,7 @@ async fn bars(cx: &mut Context<'_>, title: &str, id: &str, by: Unit) -> Result<(
     };
     let req = request(cx, cx.f.period.clone(), by);
     let mut rows = kpi(cx, id, &req).await?.rows;
+    keep_stations(cx, by, &mut rows);
     rows.sort_by(|a, b| b.value.unwrap_or(f64::MIN).total_cmp(&a.value.unwrap_or(f64::MIN)).then(a.unit.cmp(&b.unit)));
     // Province targets colour the bars; stations have none.
     let set = cx.f.boundary;
@@ -263,7 +273,8 @@ async fn multiples(
         Unit::Station => By::Station,
     };
     let req = KpiRequest { grain: Some(grain), ..request(cx, range, by) };
-    let rows = kpi(cx, id, &req).await?.rows;
+    let mut rows = kpi(cx, id, &req).await?.rows;
+    keep_stations(cx, by, &mut rows);
     let mut table = Table::new(
         "",
         String::new(),

@@ -158,34 +158,12 @@ impl Pipeline {
 
 /// Where pipeline files are read from: a folder, or the built-in copy.
 pub fn load(dir: Option<&Path>, data_dir: &Path) -> Result<Vec<Pipeline>, Vec<String>> {
-    let mut files: Vec<(String, String, String)> = Vec::new(); // (id, origin, text)
-    let mut errors = Vec::new();
-    match dir {
-        None => files
-            .extend(BUILT_IN.iter().map(|(id, t)| (id.to_string(), format!("{id}.toml (built-in)"), t.to_string()))),
-        Some(dir) => match std::fs::read_dir(dir) {
-            Err(e) => errors.push(format!("{}: {e}", dir.display())),
-            Ok(entries) => {
-                let mut paths: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                    .collect();
-                paths.sort();
-                for p in paths {
-                    let id = p.file_stem().unwrap_or_default().to_string_lossy().to_string();
-                    match std::fs::read_to_string(&p) {
-                        Ok(t) => files.push((id, p.display().to_string(), t)),
-                        Err(e) => errors.push(format!("{}: {e}", p.display())),
-                    }
-                }
-            }
-        },
-    }
+    let (files, mut errors) = crate::config::toml_files(dir, BUILT_IN);
     let mut pipelines = Vec::new();
-    for (id, origin, text) in files {
-        match parse(&id, &text, data_dir) {
+    for f in files {
+        match parse(&f.id, &f.text, data_dir) {
             Ok(p) => pipelines.push(p),
-            Err(es) => errors.extend(es.into_iter().map(|e| format!("{origin}: {e}"))),
+            Err(es) => errors.extend(es.into_iter().map(|e| format!("{}: {e}", f.origin))),
         }
     }
     let mut targets: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

@@ -178,7 +178,11 @@ fn filters(
                         _ => None,
                     };
                     let stations = engine.stations(BoundarySet::P34).filter(|s| own.is_none_or(|o| s.province == o));
-                    stations.map(|s| s.code).min().map(str::to_string).ok_or_else(|| bad("no station to show".into()))?
+                    stations
+                        .map(|s| s.code)
+                        .min()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad("no station to show".into()))?
                 }
             };
             let province34 = dashboard::station_province(engine, BoundarySet::P34, &code)
@@ -241,19 +245,25 @@ async fn show(
         Ok(r) => r,
         Err(response) => return response,
     };
-    let lang = r.f.lang;
-    let nav = nav(&st, Some(&r.p), lang);
-    let mut view = match dashboard::build(&r.engine, r.d, &r.f).await {
+    let view = match view_of(&st, &r, r.d).await {
         Ok(v) => v,
-        Err(e) => {
-            let e: Refused = e.into();
-            return html::error_page(e.0, &nav, &e.1);
-        }
+        Err(response) => return response,
     };
-    if let Err(e) = add_notes(&st, &mut view).await {
+    let nav = nav(&st, Some(&r.p), r.f.lang);
+    html::html(StatusCode::OK, page(&view.title, &nav, &render(&st, &r, &view, &nav)))
+}
+
+/// The view of `d` (the request's dashboard, or a part of it), with the stations'
+/// notes, or the error page to answer instead.
+async fn view_of(st: &Shared, r: &Request<'_>, d: &Dashboard) -> Result<View, Response> {
+    let mut view = dashboard::build(&r.engine, d, &r.f).await.map_err(|e| {
+        let e: Refused = e.into();
+        html::error_page(e.0, &nav(st, Some(&r.p), r.f.lang), &e.1)
+    })?;
+    if let Err(e) = add_notes(st, &mut view).await {
         eprintln!("homedoc: station notes: {e}");
     }
-    html::html(StatusCode::OK, page(&view.title, &nav, &render(&st, &r, &view, &nav)))
+    Ok(view)
 }
 
 /// Puts each flagged station's latest note beside its flags (a column of the
@@ -455,19 +465,17 @@ async fn download(
         Err(response) => return response,
     };
     let nav = nav(&st, Some(&r.p), r.f.lang);
-    let mut view = match dashboard::build(&r.engine, r.d, &r.f).await {
-        Ok(v) => v,
-        Err(e) => {
-            let e: Refused = e.into();
-            return html::error_page(e.0, &nav, &e.1);
-        }
-    };
-    if let Err(e) = add_notes(&st, &mut view).await {
-        eprintln!("homedoc: station notes: {e}");
+    if !["csv", "json", "html", "xlsx"].contains(&format.as_str()) {
+        let m = format!("no download format {format:?} (csv, xlsx, html, json)");
+        return html::error_page(StatusCode::NOT_FOUND, &nav, &m);
     }
+    let view = match view_of(&st, &r, r.d).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
     let report = view.report();
     let stem = format!("{}-{}", r.d.id, r.f.period.to_string().replace("..", "_"));
-    let (bytes, mime) = match format.as_str() {
+    let written = match format.as_str() {
         "csv" => {
             let mut out = Vec::new();
             report.write_csv(&mut out).map(|_| (out, "text/csv; charset=utf-8"))
@@ -480,16 +488,12 @@ async fn download(
             let mut out = Vec::new();
             report.write_html(&mut out).map(|_| (out, "text/html; charset=utf-8"))
         }
-        "xlsx" => report.xlsx().map(|b| (b, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
-        other => {
-            return html::error_page(
-                StatusCode::NOT_FOUND,
-                &nav,
-                &format!("no download format {other:?} (csv, xlsx, html, json)"),
-            );
-        }
-    }
-    .unwrap_or_else(|e| (e.to_string().into_bytes(), "text/plain"));
+        _ => report.xlsx().map(|b| (b, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+    };
+    let (bytes, mime) = match written {
+        Ok(w) => w,
+        Err(e) => return html::error_page(StatusCode::INTERNAL_SERVER_ERROR, &nav, &e.to_string()),
+    };
     let disposition = format!("attachment; filename=\"{stem}.{format}\"");
     ([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
 }
@@ -510,12 +514,9 @@ async fn png(
         return html::error_page(StatusCode::NOT_FOUND, &nav, &format!("no panel {panel:?}"));
     };
     let one = Dashboard { panels: vec![cfg.clone()], ..r.d.clone() };
-    let view = match dashboard::build(&r.engine, &one, &r.f).await {
+    let view = match view_of(&st, &r, &one).await {
         Ok(v) => v,
-        Err(e) => {
-            let e: Refused = e.into();
-            return html::error_page(e.0, &nav, &e.1);
-        }
+        Err(response) => return response,
     };
     let Some(chart) = view.panels.first().and_then(|p| p.chart.as_ref()) else {
         return html::error_page(StatusCode::NOT_FOUND, &nav, "this panel is a table, not a chart");
