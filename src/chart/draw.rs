@@ -100,9 +100,11 @@ fn horizontal<'a, DB: DrawingBackend>(
     c: &Chart,
     labels: &[String],
     xmax: f64,
-    label_width: u32,
 ) -> Result<Horizontal<'a, DB>, ChartError> {
     let n = labels.len();
+    // Wide enough for the longest label at the 10-pixel label font, within reason.
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    let label_width = (longest * 6 + 12).clamp(60, 300);
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, font(16))
         .margin(10)
@@ -210,7 +212,7 @@ fn line<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, l: &Line) -> Result<(), 
 fn bars<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, bars: &[Bar]) -> Result<(), ChartError> {
     let n = bars.len();
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
-    let mut chart = horizontal(root, c, &labels, top(bars.iter().filter_map(|b| b.value)), 130)?;
+    let mut chart = horizontal(root, c, &labels, top(bars.iter().filter_map(|b| b.value)))?;
     let statuses = [
         Some(crate::kpi::targets::Status::OnTrack),
         Some(crate::kpi::targets::Status::AtRisk),
@@ -299,7 +301,7 @@ fn equity<DB: DrawingBackend>(root: &Area<DB>, c: &Chart, e: &Equity) -> Result<
     }
     let n = rows.len();
     let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let mut chart = horizontal(root, c, &labels, top(rows.iter().filter_map(|r| r.1).chain(e.overall)), 150)?;
+    let mut chart = horizontal(root, c, &labels, top(rows.iter().filter_map(|r| r.1).chain(e.overall)))?;
     for (d, (title, _)) in e.dimensions.iter().enumerate() {
         let colour = PALETTE[d % PALETTE.len()];
         let rects = rows.iter().enumerate().filter(|(_, r)| r.2 == Some(d)).filter_map(|(i, r)| {

@@ -140,6 +140,9 @@ pub enum Panel {
     /// A table of the scope's report; drawn as bars of `value` by `label` when both
     /// are given (coloured by its `status` column if it has one).
     Report { id: String, title: Option<Text>, table: String, label: Option<String>, value: Option<String> },
+    /// The targets of the scope (every target on a national dashboard, the province's
+    /// on a province one) with % achieved drawn as bars coloured by status.
+    Targets { id: String, title: Option<Text> },
     /// A view of the ingestion runs and the quarantine.
     Quality { id: String, title: Option<Text>, view: QualityView },
 }
@@ -154,6 +157,7 @@ impl Panel {
             | Panel::Multiples { id, .. }
             | Panel::Map { id, .. }
             | Panel::Report { id, .. }
+            | Panel::Targets { id, .. }
             | Panel::Quality { id, .. } => id,
         }
     }
@@ -167,6 +171,7 @@ impl Panel {
             | Panel::Multiples { title, .. }
             | Panel::Map { title, .. }
             | Panel::Report { title, .. }
+            | Panel::Targets { title, .. }
             | Panel::Quality { title, .. } => title.as_ref(),
         }
     }
@@ -179,7 +184,7 @@ impl Panel {
             | Panel::Equity { kpi, .. }
             | Panel::Multiples { kpi, .. }
             | Panel::Map { kpi, .. } => Some(kpi),
-            Panel::Report { .. } | Panel::Quality { .. } => None,
+            Panel::Report { .. } | Panel::Targets { .. } | Panel::Quality { .. } => None,
         }
     }
 }
@@ -335,6 +340,9 @@ fn check_panel(p: &Panel, scope: Scope, catalog: &Catalog) -> Vec<String> {
         },
         Panel::Quality { .. } if scope != Scope::Quality => {
             out.push("quality views belong on the quality dashboard".into())
+        }
+        Panel::Targets { .. } if !matches!(scope, Scope::National | Scope::Province) => {
+            out.push("targets are shown on national and province dashboards (donors get their report's)".into())
         }
         _ => {}
     }
