@@ -400,38 +400,15 @@ async fn targets(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Ta
         .filter(|t| scope_id.as_ref().is_none_or(|id| t.scope == "province" && t.scope_id == *id))
         .cloned()
         .collect();
-    let mut table = Table::new(
-        "",
-        String::new(),
-        &[
-            ("indicator", cx.t("Chỉ số", "Indicator")),
-            ("scope", cx.t("Phạm vi", "Scope")),
-            ("scope_id", cx.t("Mã phạm vi", "Scope id")),
-            ("target", cx.t("Chỉ tiêu", "Target")),
-            ("target_date", cx.t("Hạn", "Target date")),
-            ("actual", cx.t("Thực hiện", "Actual")),
-            ("achieved_pct", cx.t("% đạt", "% achieved")),
-            ("projected", cx.t("Dự báo tại hạn", "Projected at target date")),
-            ("status", cx.t("Tình trạng", "Status")),
-        ],
-    );
-    let mut bars = Vec::new();
-    for r in &rows {
-        let name = cx.kpi_title(&r.indicator);
-        let label = if r.scope_id.is_empty() { name } else { format!("{name} ({})", r.scope_id) };
-        bars.push(Bar { label, value: r.achieved_pct, status: r.status });
-        table.rows.push(vec![
-            Cell::Text(r.indicator.clone()),
-            Cell::Text(r.scope.clone()),
-            Cell::Text(r.scope_id.clone()),
-            Cell::number(Some(r.target)),
-            Cell::Date(r.target_date),
-            Cell::number(r.actual),
-            Cell::number(r.achieved_pct),
-            Cell::number(r.projected),
-            r.status.map_or(Cell::Empty, |s| Cell::Text(s.as_str().into())),
-        ]);
-    }
+    let table = crate::report::scorecard::targets_table(cx.engine, &rows, cx.f.lang);
+    let bars = rows
+        .iter()
+        .map(|r| {
+            let name = cx.kpi_title(&r.indicator);
+            let label = if r.scope_id.is_empty() { name } else { format!("{name} ({})", r.scope_id) };
+            Bar { label, value: r.achieved_pct, status: r.status }
+        })
+        .collect();
     let unit = cx.t("% chỉ tiêu đã đạt", "% of target achieved");
     Ok((Some(Chart { title: title.to_string(), unit, kind: Kind::Bars(bars), lang: cx.f.lang }), table))
 }

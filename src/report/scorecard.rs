@@ -9,7 +9,7 @@ use chrono::{Days, Months};
 
 use super::{Cell, ChartKind, Report, ReportError, Table, freshness, tr};
 use crate::domain::BoundarySet;
-use crate::kpi::targets::Thresholds;
+use crate::kpi::targets::{TargetRow, Thresholds};
 use crate::kpi::{By, Engine, Grain, KpiRequest, Lang, Period};
 
 pub struct Options {
@@ -19,12 +19,10 @@ pub struct Options {
     pub thresholds: Thresholds,
 }
 
-pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> {
-    let lang = o.lang;
+/// Targets as the scorecard (and the dashboards) show them.
+pub fn targets_table(engine: &Engine, targets: &[TargetRow], lang: Lang) -> Table {
     let t = |vi: &str, en: &str| tr(lang, vi, en);
     let title = |id: &str| engine.catalog().kpi(id).map_or(id.to_string(), |k| k.meta.title.get(lang).to_string());
-
-    let targets = engine.targets(o.period.end, o.thresholds).await?;
     let mut table = Table::new(
         "targets",
         t("Chỉ tiêu", "Targets"),
@@ -42,7 +40,7 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
             ("status", t("Tình trạng", "Status")),
         ],
     );
-    for r in &targets {
+    for r in targets {
         table.rows.push(vec![
             Cell::Text(r.indicator.clone()),
             Cell::Text(title(&r.indicator)),
@@ -57,6 +55,15 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
             r.status.map_or(Cell::Empty, |s| Cell::Text(s.as_str().into())),
         ]);
     }
+    table
+}
+
+pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> {
+    let lang = o.lang;
+    let t = |vi: &str, en: &str| tr(lang, vi, en);
+
+    let targets = engine.targets(o.period.end, o.thresholds).await?;
+    let table = targets_table(engine, &targets, lang);
 
     let indicators: BTreeSet<String> = targets.iter().map(|r| r.indicator.clone()).collect();
     let previous = o.period.previous();
