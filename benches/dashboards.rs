@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use homedoc::clock::Clock;
 use homedoc::generate::Scale;
-use homedoc::kpi::{Catalog, Period};
+use homedoc::kpi::Catalog;
 use homedoc::services::{Outbox, ServiceSettings, Services, WriteContext};
 use homedoc::store::SqlStore;
 use homedoc::web::{self, AppState, WebSettings};

@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use homedoc::config::Settings;
-use homedoc::generate::Scale;
 use homedoc::kpi::{By, Catalog, Engine, KpiRequest, Period};
 use homedoc::report::{ReportArgs, ReportName};
 use serde_json::{Value, json};
