@@ -208,12 +208,29 @@ async fn stacked(
     for row in &result.rows {
         table.rows.push(vec![Cell::Text(row.period.clone()), Cell::Text(row.group.clone()), Cell::number(row.value)]);
         if let Some(i) = categories.iter().position(|c| *c == row.period) {
-            series.entry(row.group.clone()).or_insert_with(|| vec![0.0; categories.len()])[i] +=
+            series.entry(group_label(cx, &row.group)).or_insert_with(|| vec![0.0; categories.len()])[i] +=
                 row.value.unwrap_or(0.0);
         }
     }
     let kind = Kind::Stacked(Stacked { categories, series: series.into_iter().collect() });
     Ok((Some(Chart { title: title.to_string(), unit: unit_text(cx, id), kind, lang: cx.f.lang }), table))
+}
+
+/// A group's code as charts label it, in the page's language; tables keep the code.
+fn group_label(cx: &Context<'_>, code: &str) -> String {
+    let (vi, en) = match code {
+        "female" => ("Nữ", "Female"),
+        "male" => ("Nam", "Male"),
+        "other" => ("Khác", "Other"),
+        "minority" => ("Dân tộc thiểu số", "Ethnic minority"),
+        "majority" => ("Không thuộc dân tộc thiểu số", "Not an ethnic minority"),
+        "teleconsult" => ("Hội chẩn từ xa", "Teleconsultation"),
+        "meeting" => ("Họp giao ban", "Meeting"),
+        "training" => ("Đào tạo", "Training"),
+        "all" => ("Tất cả", "Everyone"),
+        other => return other.to_string(),
+    };
+    cx.t(vi, en)
 }
 
 fn dimension_title(cx: &Context<'_>, d: Disaggregation) -> String {
@@ -252,7 +269,7 @@ async fn equity(
         let mut bars = Vec::new();
         for r in rows {
             table.rows.push(vec![Cell::Text(g.as_str().into()), Cell::Text(r.group.clone()), Cell::number(r.value)]);
-            bars.push((r.group, r.value));
+            bars.push((group_label(cx, &r.group), r.value));
         }
         dimensions.push((dimension_title(cx, *g), bars));
     }
