@@ -96,12 +96,25 @@ fn token(headers: &HeaderMap) -> Option<(String, bool)> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return v.strip_prefix("Bearer ").map(|t| (t.trim().to_string(), false));
     }
+    cookie_token(headers).map(|t| (t, true))
+}
+
+/// The session token of the session cookie, if the request carries one.
+pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     let cookies = headers.get_all(header::COOKIE).into_iter().filter_map(|v| v.to_str().ok());
     cookies
         .flat_map(|c| c.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| (v.to_string(), true))
+        .map(|(_, v)| v.to_string())
+}
+
+/// The `Set-Cookie` value that gives a browser its session (`None` for a token that
+/// is not a header value, which new_token never makes).
+pub(super) fn session_cookie(st: &Shared, token: &str) -> Option<axum::http::HeaderValue> {
+    let secure = if st.web.secure_cookies { "; Secure" } else { "" };
+    axum::http::HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"))
+        .ok()
 }
 
 async fn authorize(

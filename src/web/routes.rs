@@ -12,10 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::Shared;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Auth, Body, Ctx, Query, id};
 use super::guard::{Audited, ClientAddr, Token};
-use super::{SESSION_COOKIE, Shared};
 use crate::services::{
     AccountExport, ErrorBody, NewCall, NewSlot, Profile, ProfileUpdate, Registration, Reply, SessionInfo, StatusChange,
 };
@@ -33,12 +33,8 @@ fn reply(r: Reply) -> Response {
 fn session_reply(st: &Shared, r: Reply) -> Response {
     let token = r.body.get("token").and_then(|t| t.as_str()).map(str::to_string);
     let mut response = reply(r);
-    if let Some(token) = token {
-        let secure = if st.web.secure_cookies { "; Secure" } else { "" };
-        let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, v);
-        }
+    if let Some(v) = token.and_then(|t| super::guard::session_cookie(st, &t)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
 }

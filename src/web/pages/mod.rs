@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::fmt::Write as _;
 
+use super::guard::{cookie_token, session_cookie};
 use super::{SESSION_COOKIE, Shared};
 use crate::kpi::Lang;
 use crate::services::{Principal, ServiceError, WriteContext};
@@ -49,18 +50,9 @@ pub fn lang_of(s: Option<&str>) -> Lang {
     }
 }
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
-    let cookies = headers.get_all(header::COOKIE).into_iter().filter_map(|v| v.to_str().ok());
-    cookies
-        .flat_map(|c| c.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
 /// The logged-in principal of a page request, or `None`.
 pub async fn principal(st: &Shared, headers: &HeaderMap) -> Option<Principal> {
-    let token = session_token(headers)?;
+    let token = cookie_token(headers)?;
     st.services.authenticate(&token, true).await.ok().flatten()
 }
 
@@ -181,11 +173,9 @@ async fn login(
     let Some(token) = reply.body.get("token").and_then(|t| t.as_str()) else {
         return login_page(lang, Some("no session"), StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let secure = if st.web.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
     let target = format!("/?lang={}", if lang == Lang::En { "en" } else { "vi" });
     let mut response = Redirect::to(&target).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Some(v) = session_cookie(&st, token) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -197,7 +187,7 @@ struct CsrfForm {
 }
 
 async fn logout(State(st): State<Shared>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    let (Some(p), Some(token)) = (principal(&st, &headers).await, session_token(&headers)) else { return to_login() };
+    let (Some(p), Some(token)) = (principal(&st, &headers).await, cookie_token(&headers)) else { return to_login() };
     if f.csrf != p.csrf {
         return html::error_page(StatusCode::FORBIDDEN, &nav(&st, Some(&p), Lang::Vi), "wrong form token");
     }
