@@ -45,6 +45,9 @@ pub struct PanelView {
     pub title: String,
     pub chart: Option<Chart>,
     pub table: Table,
+    /// How long computing and drawing the panel took (pages send it as
+    /// Server-Timing, the benchmark reads it).
+    pub elapsed: std::time::Duration,
 }
 
 /// A dashboard built for one set of filters.
@@ -96,7 +99,18 @@ struct Context<'a> {
 impl Context<'_> {
     async fn targets(&mut self) -> Result<&[TargetRow], KpiError> {
         if self.targets.is_none() {
-            self.targets = Some(self.engine.targets(self.f.period.end, self.f.targets).await?);
+            // Only the targets the dashboard's scope shows are computed.
+            let f = self.f;
+            let province = format!("{}:{}", f.boundary, f.province.clone().unwrap_or_default());
+            let project = f.project.clone().unwrap_or_default();
+            let scope = self.dashboard.scope;
+            let keep = |s: &str, id: &str| match scope {
+                Scope::National => true,
+                Scope::Province => s == "province" && id == province,
+                Scope::Project => s == "project" && id == project,
+                Scope::Station | Scope::Quality => false,
+            };
+            self.targets = Some(self.engine.targets_where(f.period.end, f.targets, keep).await?);
         }
         Ok(self.targets.as_deref().expect("just set"))
     }
@@ -145,7 +159,10 @@ pub async fn build(engine: &Engine, d: &Dashboard, f: &Filters) -> Result<View, 
     let mut cx = Context { engine, dashboard: d, f, targets: None, report: None };
     let mut panels = Vec::with_capacity(d.panels.len());
     for p in &d.panels {
-        panels.push(panels::build(&mut cx, p).await?);
+        let started = std::time::Instant::now();
+        let mut panel = panels::build(&mut cx, p).await?;
+        panel.elapsed = started.elapsed();
+        panels.push(panel);
     }
     Ok(View {
         dashboard: d.id.clone(),

@@ -21,6 +21,7 @@ use deltalake::DeltaTable;
 
 use super::catalog::{Catalog, Disaggregation};
 use super::frame;
+use super::period::Period;
 use super::snapshot::Snapshot;
 use super::udf;
 use super::{By, KpiError, KpiRequest, KpiResult, KpiRow};
@@ -470,6 +471,21 @@ impl Engine {
 
     /// Runs one KPI for a request.
     pub async fn kpi(&self, id: &str, req: &KpiRequest) -> Result<KpiResult, KpiError> {
+        let periods = match req.grain {
+            Some(g) => req.period.split(g),
+            None => vec![req.period.clone()],
+        };
+        self.kpi_over(id, req, &periods).await
+    }
+
+    /// Runs one KPI for the request's units and group over any periods, which may
+    /// overlap (a day counts in each period that holds it): one query answers
+    /// what would otherwise take one per period. `req.period` and `req.grain` are
+    /// not read.
+    pub async fn kpi_over(&self, id: &str, req: &KpiRequest, periods: &[Period]) -> Result<KpiResult, KpiError> {
+        if periods.is_empty() {
+            return Err(KpiError::Usage(format!("{id}: no period to compute")));
+        }
         let kpi = self.catalog.kpi(id).ok_or_else(|| {
             KpiError::Usage(format!(
                 "no KPI {id:?} (known: {})",
@@ -496,13 +512,9 @@ impl Engine {
                 allowed.iter().map(|a| format!(", {}", a.as_str())).collect::<String>()
             )));
         }
-        let periods = match req.grain {
-            Some(g) => req.period.split(g),
-            None => vec![req.period.clone()],
-        };
         let (pairs, report_units) = self.units(req)?;
         let ctx = self.session().await?;
-        let before = frame::register_periods(&ctx, &periods).map_err(df)?;
+        let before = frame::register_periods(&ctx, periods).map_err(df)?;
         frame::register_units(&ctx, &pairs).map_err(df)?;
         let sql = match &kpi.rollup_sql {
             Some(sql) if self.served_from_rollups(id) => sql,
@@ -529,7 +541,7 @@ impl Engine {
             groups.insert("all".into());
         }
         let mut rows = Vec::new();
-        for p in &periods {
+        for p in periods {
             let label = p.to_string();
             let mut units: Vec<(&String, &String)> = report_units.iter().collect();
             let extra: BTreeSet<&String> = found

@@ -39,8 +39,9 @@ fn register(ctx: &SessionContext, name: &str, columns: Vec<(&str, ArrayRef)>) ->
     Ok(())
 }
 
-/// Registers `periods`, `calendar` and `calendar_to_date` for `periods` (in order,
-/// not overlapping). Returns the value of `$before`.
+/// Registers `periods`, `calendar` and `calendar_to_date` for `periods`. Periods may
+/// overlap: a day then has a row for each period that holds it, and every KPI joins
+/// on the day, so each period gets its own total. Returns the value of `$before`.
 pub fn register_periods(ctx: &SessionContext, periods: &[Period]) -> Result<NaiveDate, DataFusionError> {
     let labels: Vec<String> = periods.iter().map(|p| p.to_string()).collect();
     let first = periods.iter().map(|p| p.start).min().expect("at least one period");

@@ -98,35 +98,89 @@ fn months_between(from: NaiveDate, to: NaiveDate) -> f64 {
     (to - from).num_days() as f64 / (365.25 / 12.0)
 }
 
-struct Evaluator<'a> {
-    engine: &'a Engine,
-    /// (KPI, period, boundary set) → unit → (numerator, denominator).
-    cache: HashMap<(String, String, BoundarySet), BTreeMap<String, (f64, Option<f64>)>>,
+/// One target row of the reference data, parsed.
+struct Spec {
+    indicator: String,
+    scope: String,
+    scope_id: String,
+    area: Scope,
+    baseline: f64,
+    baseline_date: NaiveDate,
+    target: f64,
+    target_date: NaiveDate,
+    note: String,
+    ratio: bool,
+    higher_is_better: bool,
 }
 
-impl Evaluator<'_> {
-    /// The KPI's numerator and denominator over `period`, summed over the scope.
-    async fn sum(&mut self, id: &str, period: &Period, scope: &Scope) -> Result<(f64, Option<f64>), KpiError> {
-        let set = match scope {
-            Scope::National => BoundarySet::P63,
-            Scope::Provinces(set, _) => *set,
-        };
-        let key = (id.to_string(), period.to_string(), set);
-        if !self.cache.contains_key(&key) {
-            let req = KpiRequest { by: By::Province, boundary: set, ..KpiRequest::new(period.clone()) };
-            let result = self.engine.kpi(id, &req).await?;
-            let mut units = BTreeMap::new();
+/// The periods a target's figures are sums over, with the boundary set they are
+/// read in: for a ratio, the last 3 complete months; for a flow, the days since the
+/// baseline up to `as_of`, to the end of the last complete month and to 3 months
+/// before it.
+fn windows(spec: &Spec, as_of: NaiveDate) -> (BoundarySet, Vec<Period>) {
+    let set = match &spec.area {
+        Scope::National => BoundarySet::P63,
+        Scope::Provinces(set, _) => *set,
+    };
+    let month_end = last_complete_month_end(as_of);
+    let three_before = month_end + Days::new(1) - Months::new(3) - Days::new(1);
+    let periods = if spec.ratio {
+        Period::range(three_before + Days::new(1), month_end).expect("three months").split(Grain::Month)
+    } else {
+        [as_of, month_end, three_before]
+            .into_iter()
+            .filter_map(|day| Period::range(spec.baseline_date + Days::new(1), day))
+            .collect()
+    };
+    (set, periods)
+}
+
+/// The figures every target needs, computed with one query per (KPI, boundary set)
+/// whatever the number of targets and periods.
+struct Figures {
+    /// (KPI, set, period) → unit → (numerator, denominator).
+    sums: HashMap<(String, BoundarySet, Period), BTreeMap<String, (f64, Option<f64>)>>,
+}
+
+impl Figures {
+    async fn compute(engine: &Engine, specs: &[Spec], as_of: NaiveDate) -> Result<Self, KpiError> {
+        let mut wanted: BTreeMap<(String, BoundarySet), BTreeSet<Period>> = BTreeMap::new();
+        for spec in specs {
+            let (set, periods) = windows(spec, as_of);
+            wanted.entry((spec.indicator.clone(), set)).or_default().extend(periods);
+        }
+        let mut sums = HashMap::new();
+        for ((id, set), periods) in wanted {
+            let periods: Vec<Period> = periods.into_iter().collect();
+            if periods.is_empty() {
+                continue;
+            }
+            let req = KpiRequest { by: By::Province, boundary: set, ..KpiRequest::new(periods[0].clone()) };
+            let result = engine.kpi_over(&id, &req, &periods).await?;
+            let labels: HashMap<String, &Period> = periods.iter().map(|p| (p.to_string(), p)).collect();
             for r in result.rows {
-                let e: &mut (f64, Option<f64>) = units.entry(r.unit).or_default();
+                let Some(period) = labels.get(&r.period) else { continue };
+                let units: &mut BTreeMap<String, (f64, Option<f64>)> =
+                    sums.entry((id.clone(), set, (*period).clone())).or_default();
+                let e = units.entry(r.unit).or_default();
                 e.0 += r.numerator;
                 if let Some(d) = r.denominator {
                     e.1 = Some(e.1.unwrap_or(0.0) + d);
                 }
             }
-            self.cache.insert(key.clone(), units);
         }
+        Ok(Figures { sums })
+    }
+
+    /// The KPI's numerator and denominator over `period`, summed over the scope.
+    fn sum(&self, id: &str, period: &Period, scope: &Scope) -> (f64, Option<f64>) {
+        let set = match scope {
+            Scope::National => BoundarySet::P63,
+            Scope::Provinces(set, _) => *set,
+        };
         let mut total = (0.0, None);
-        for (unit, (n, d)) in &self.cache[&key] {
+        let Some(units) = self.sums.get(&(id.to_string(), set, period.clone())) else { return total };
+        for (unit, (n, d)) in units {
             if let Scope::Provinces(_, codes) = scope {
                 if !codes.contains(unit) {
                     continue;
@@ -137,21 +191,14 @@ impl Evaluator<'_> {
                 total.1 = Some(total.1.unwrap_or(0.0) + d);
             }
         }
-        Ok(total)
+        total
     }
 
     /// A flow's actual on `day`: the baseline plus the KPI since the baseline date.
-    async fn flow_actual(
-        &mut self,
-        id: &str,
-        baseline: f64,
-        since: NaiveDate,
-        day: NaiveDate,
-        scope: &Scope,
-    ) -> Result<f64, KpiError> {
-        match Period::range(since + Days::new(1), day) {
-            Some(p) => Ok(baseline + self.sum(id, &p, scope).await?.0),
-            None => Ok(baseline),
+    fn flow_actual(&self, spec: &Spec, day: NaiveDate) -> f64 {
+        match Period::range(spec.baseline_date + Days::new(1), day) {
+            Some(p) => spec.baseline + self.sum(&spec.indicator, &p, &spec.area).0,
+            None => spec.baseline,
         }
     }
 }
@@ -159,7 +206,7 @@ impl Evaluator<'_> {
 impl Engine {
     /// Every target of the reference data (at this engine's snapshot) on `as_of`.
     pub async fn targets(&self, as_of: NaiveDate, thresholds: Thresholds) -> Result<Vec<TargetRow>, KpiError> {
-        self.targets_of(as_of, thresholds, None).await
+        self.targets_where(as_of, thresholds, |_, _| true).await
     }
 
     /// The targets of one (scope, scope id) only, or all of them: the others' KPIs
@@ -170,6 +217,81 @@ impl Engine {
         thresholds: Thresholds,
         only: Option<(&str, &str)>,
     ) -> Result<Vec<TargetRow>, KpiError> {
+        self.targets_where(as_of, thresholds, |scope, id| only.is_none_or(|(s, i)| s == scope && i == id)).await
+    }
+
+    /// The targets whose (scope, scope id) `keep` accepts; the others' KPIs are not
+    /// computed.
+    pub async fn targets_where(
+        &self,
+        as_of: NaiveDate,
+        thresholds: Thresholds,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Result<Vec<TargetRow>, KpiError> {
+        let specs = self.target_specs(&keep).await?;
+        let figures = Figures::compute(self, &specs, as_of).await?;
+        let month_end = last_complete_month_end(as_of);
+        let three_before = month_end + Days::new(1) - Months::new(3) - Days::new(1);
+        let mut out = Vec::new();
+        for spec in specs {
+            let (actual, projected) = if spec.ratio {
+                let value = |(n, d): (f64, Option<f64>)| {
+                    self.catalog().kpi(&spec.indicator).and_then(|k| k.meta.unit.value(n, d))
+                };
+                let last = Grain::Month.containing(month_end);
+                let actual = value(figures.sum(&spec.indicator, &last, &spec.area));
+                let (_, months) = windows(&spec, as_of);
+                let values: Vec<f64> =
+                    months.iter().filter_map(|m| value(figures.sum(&spec.indicator, m, &spec.area))).collect();
+                let projected = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+                (actual, projected)
+            } else {
+                let actual = figures.flow_actual(&spec, as_of);
+                let end = figures.flow_actual(&spec, month_end);
+                let start = figures.flow_actual(&spec, three_before);
+                let per_month = (end - start) / 3.0;
+                let remaining = months_between(as_of, spec.target_date).max(0.0);
+                (Some(actual), Some(actual + per_month * remaining))
+            };
+            let target = spec.target;
+            let achieved_pct = actual.filter(|_| target != 0.0).map(|a| 100.0 * a / target);
+            let status = projected.filter(|_| target != 0.0).map(|p| {
+                let reached = if spec.higher_is_better {
+                    p / target
+                } else if p > 0.0 {
+                    target / p
+                } else {
+                    f64::INFINITY
+                };
+                if reached >= thresholds.on_track {
+                    Status::OnTrack
+                } else if reached >= thresholds.at_risk {
+                    Status::AtRisk
+                } else {
+                    Status::OffTrack
+                }
+            });
+            out.push(TargetRow {
+                indicator: spec.indicator,
+                scope: spec.scope,
+                scope_id: spec.scope_id,
+                baseline: spec.baseline,
+                baseline_date: spec.baseline_date,
+                target,
+                target_date: spec.target_date,
+                as_of,
+                actual,
+                achieved_pct,
+                projected,
+                status,
+                note: spec.note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The targets of the reference data that `keep` accepts, parsed.
+    async fn target_specs(&self, keep: &impl Fn(&str, &str) -> bool) -> Result<Vec<Spec>, KpiError> {
         let (_, batches) = self
             .query(
                 "SELECT indicator, scope, scope_id, baseline, baseline_date, target, target_date, note \
@@ -179,26 +301,20 @@ impl Engine {
         let (_, projects) = self.query("SELECT id, province_63 FROM projects").await?;
         let mut project_provinces: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for b in &projects {
-            let rows = super::engine::text_columns(b)?;
-            for r in rows {
+            for r in super::engine::text_columns(b)? {
                 project_provinces.entry(r[0].clone()).or_default().insert(r[1].clone());
             }
         }
-        let mut eval = Evaluator { engine: self, cache: HashMap::new() };
-        let mut out = Vec::new();
+        let number = |s: &str| s.parse::<f64>().map_err(|_| KpiError::Query(format!("targets: {s:?} is not a number")));
+        let date =
+            |s: &str| s.parse::<NaiveDate>().map_err(|_| KpiError::Query(format!("targets: {s:?} is not a date")));
+        let mut specs = Vec::new();
         for b in &batches {
             for r in super::engine::text_columns(b)? {
-                let number =
-                    |s: &str| s.parse::<f64>().map_err(|_| KpiError::Query(format!("targets: {s:?} is not a number")));
-                let date = |s: &str| {
-                    s.parse::<NaiveDate>().map_err(|_| KpiError::Query(format!("targets: {s:?} is not a date")))
-                };
                 let (indicator, scope, scope_id) = (r[0].clone(), r[1].clone(), r[2].clone());
-                if only.is_some_and(|(s, i)| s != scope || i != scope_id) {
+                if !keep(&scope, &scope_id) {
                     continue;
                 }
-                let (baseline, baseline_date, target, target_date) =
-                    (number(&r[3])?, date(&r[4])?, number(&r[5])?, date(&r[6])?);
                 let kpi = self.catalog().kpi(&indicator).ok_or_else(|| {
                     KpiError::Usage(format!("target for {indicator:?}: there is no such KPI in sql/kpi"))
                 })?;
@@ -214,63 +330,22 @@ impl Engine {
                         Scope::Provinces(set, BTreeSet::from([code.to_string()]))
                     }
                 };
-                let month_end = last_complete_month_end(as_of);
-                let three_before = month_end + Days::new(1) - Months::new(3) - Days::new(1);
-                let (actual, projected) = if kpi.meta.unit.is_ratio() {
-                    let last = Grain::Month.containing(month_end);
-                    let (n, d) = eval.sum(&indicator, &last, &area).await?;
-                    let actual = kpi.meta.unit.value(n, d);
-                    let window = Period::range(three_before + Days::new(1), month_end).expect("three months");
-                    let mut values = Vec::new();
-                    for m in window.split(Grain::Month) {
-                        let (n, d) = eval.sum(&indicator, &m, &area).await?;
-                        values.extend(kpi.meta.unit.value(n, d));
-                    }
-                    let projected = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
-                    (actual, projected)
-                } else {
-                    let actual = eval.flow_actual(&indicator, baseline, baseline_date, as_of, &area).await?;
-                    let end = eval.flow_actual(&indicator, baseline, baseline_date, month_end, &area).await?;
-                    let start = eval.flow_actual(&indicator, baseline, baseline_date, three_before, &area).await?;
-                    let per_month = (end - start) / 3.0;
-                    let remaining = months_between(as_of, target_date).max(0.0);
-                    (Some(actual), Some(actual + per_month * remaining))
-                };
-                let achieved_pct = actual.filter(|_| target != 0.0).map(|a| 100.0 * a / target);
-                let status = projected.filter(|_| target != 0.0).map(|p| {
-                    let reached = if kpi.meta.higher_is_better {
-                        p / target
-                    } else if p > 0.0 {
-                        target / p
-                    } else {
-                        f64::INFINITY
-                    };
-                    if reached >= thresholds.on_track {
-                        Status::OnTrack
-                    } else if reached >= thresholds.at_risk {
-                        Status::AtRisk
-                    } else {
-                        Status::OffTrack
-                    }
-                });
-                out.push(TargetRow {
+                specs.push(Spec {
+                    ratio: kpi.meta.unit.is_ratio(),
+                    higher_is_better: kpi.meta.higher_is_better,
                     indicator,
                     scope,
                     scope_id,
-                    baseline,
-                    baseline_date,
-                    target,
-                    target_date,
-                    as_of,
-                    actual,
-                    achieved_pct,
-                    projected,
-                    status,
+                    area,
+                    baseline: number(&r[3])?,
+                    baseline_date: date(&r[4])?,
+                    target: number(&r[5])?,
+                    target_date: date(&r[6])?,
                     note: r[7].clone(),
                 });
             }
         }
-        Ok(out)
+        Ok(specs)
     }
 }
 

@@ -157,21 +157,29 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 impl Engine {
-    /// Each station's figure of one count KPI over `period` (0 where it has none).
-    async fn by_station(
+    /// Each station's figure of one count KPI over each of `periods` (0 where it has
+    /// none), in one query.
+    async fn by_station<const N: usize>(
         &self,
         id: &str,
-        period: &Period,
+        periods: [&Period; N],
         boundary: BoundarySet,
         province: Option<&str>,
-    ) -> Result<BTreeMap<String, f64>, KpiError> {
+    ) -> Result<[BTreeMap<String, f64>; N], KpiError> {
         let req = KpiRequest {
             by: By::Station,
             boundary,
             province: province.map(str::to_string),
-            ..KpiRequest::new(period.clone())
+            ..KpiRequest::new(periods[0].clone())
         };
-        Ok(self.kpi(id, &req).await?.rows.into_iter().map(|r| (r.unit, r.numerator)).collect())
+        // Equal windows (a threshold file may make them so) are computed once.
+        let distinct: Vec<Period> =
+            periods.iter().map(|p| (*p).clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let mut by_period: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for r in self.kpi_over(id, &req, &distinct).await?.rows {
+            by_period.entry(r.period).or_default().insert(r.unit, r.numerator);
+        }
+        Ok(periods.map(|p| by_period.get(&p.to_string()).cloned().unwrap_or_default()))
     }
 
     /// Every station live on `end` (of `province` in `boundary`, or all), ranked by
@@ -185,14 +193,12 @@ impl Engine {
     ) -> Result<Vec<StationUptake>, KpiError> {
         let w = Windows::new(end, t);
         let booked = "appointments_booked";
-        let now = self.by_station(booked, &w.window, boundary, province).await?;
-        let before = self.by_station(booked, &w.earlier, boundary, province).await?;
-        let recent = self.by_station(booked, &w.recent, boundary, province).await?;
-        let before_recent = self.by_station(booked, &w.before_recent, boundary, province).await?;
-        let calls = self.by_station("video_calls", &w.window, boundary, province).await?;
+        let windows = [&w.window, &w.earlier, &w.recent, &w.before_recent];
+        let [now, before, recent, before_recent] = self.by_station(booked, windows, boundary, province).await?;
+        let [calls] = self.by_station("video_calls", [&w.window], boundary, province).await?;
         // Trained at any time up to the end: a worker trained years ago still counts.
         let ever = Period::range(NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date"), end).expect("a range");
-        let trained = self.by_station("facilities_with_trained_worker", &ever, boundary, province).await?;
+        let [trained] = self.by_station("facilities_with_trained_worker", [&ever], boundary, province).await?;
 
         let judged_from = w.window.start - Days::new(7 * u64::from(t.min_live_weeks));
         let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);

@@ -88,11 +88,15 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
     .with_chart(ChartKind::Line, Some("indicator"), "month", "value");
     let year_back = Period::range(o.period.end + Days::new(1) - Months::new(12), o.period.end).expect("a year");
     for id in &indicators {
-        let req = |p: &Period| KpiRequest { by: By::Province, boundary: o.boundary, ..KpiRequest::new(p.clone()) };
-        let now = engine.kpi(id, &req(&o.period)).await?;
-        let before = engine.kpi(id, &req(&previous)).await?;
-        for row in &now.rows {
-            let prev = before.rows.iter().find(|b| b.unit == row.unit && b.group == row.group).and_then(|b| b.value);
+        // The period and the one before in one query.
+        let req = KpiRequest { by: By::Province, boundary: o.boundary, ..KpiRequest::new(o.period.clone()) };
+        let both = engine.kpi_over(id, &req, &[previous.clone(), o.period.clone()]).await?;
+        let (now_label, before_label) = (o.period.to_string(), previous.to_string());
+        let prev_of = |unit: &str, group: &str| {
+            both.rows.iter().find(|b| b.period == before_label && b.unit == unit && b.group == group)?.value
+        };
+        for row in both.rows.iter().filter(|r| r.period == now_label) {
+            let prev = prev_of(&row.unit, &row.group);
             let change = match (row.value, prev) {
                 (Some(v), Some(p)) if p != 0.0 => Some(100.0 * (v - p) / p),
                 _ => None,
