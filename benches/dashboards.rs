@@ -103,19 +103,29 @@ fn main() -> anyhow::Result<()> {
         let mut results = serde_json::Map::new();
         for (id, path) in pages {
             let mut times = Vec::new();
+            // The server's own split (Server-Timing) of the fastest request.
+            let mut split = (f64::MAX, String::new());
             for _ in 0..TRIALS {
                 let started = Instant::now();
                 let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
                 let status = r.status();
+                let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 let body = r.text().await?;
-                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                if ms < split.0 {
+                    split = (ms, timing);
+                }
+                times.push(ms);
                 if !status.is_success() {
                     bail!("{path}: {status}: {}", body.chars().take(300).collect::<String>());
                 }
             }
             times.sort_by(f64::total_cmp);
-            eprintln!("{id}: best {:.0} ms, median {:.0} ms", times[0], times[TRIALS / 2]);
-            results.insert(id.into(), json!({ "best_ms": times[0], "median_ms": times[TRIALS / 2] }));
+            eprintln!("{id}: best {:.0} ms, median {:.0} ms ({})", times[0], times[TRIALS / 2], split.1);
+            results.insert(
+                id.into(),
+                json!({ "best_ms": times[0], "median_ms": times[TRIALS / 2], "server_timing": split.1 }),
+            );
         }
         stop.send(true)?;
         server.await??;

@@ -37,7 +37,7 @@ pub async fn build(cx: &mut Context<'_>, p: &Panel) -> Result<PanelView, ReportE
         Panel::Quality { view, .. } => quality::build(cx, &title, *view).await?,
     };
     let table = Table { id: p.id().to_string(), title: title.clone(), ..table };
-    Ok(PanelView { id: p.id().to_string(), title, chart, table })
+    Ok(PanelView { id: p.id().to_string(), title, chart, table, elapsed: Default::default() })
 }
 
 /// A KPI request for the view's scope: the province of a province dashboard, the

@@ -191,6 +191,24 @@ async fn downloads_and_charts_carry_what_the_page_shows() {
     let (status, html) = eva.page(&format!("/d/national{q}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.matches("<svg").count() >= 6, "a chart per chart panel");
+    // The server says where its time went: opening the lake, then each panel.
+    let r = eva.http.get(format!("{}/d/national{q}", s.base)).header("cookie", &eva.cookie).send().await.unwrap();
+    let timing = r.headers().get("server-timing").unwrap().to_str().unwrap().to_string();
+    let names: Vec<&str> = timing.split(", ").map(|m| m.split(";dur=").next().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "open",
+            "accounts_trend",
+            "accounts_map",
+            "bookings_by_province",
+            "calls_by_purpose",
+            "booking_equity",
+            "activity_by_province",
+            "targets"
+        ],
+        "{timing}"
+    );
     assert!(html.contains("<details><summary>Data table</summary>"));
     // Nothing from elsewhere: no external script, style, font or image.
     for external in ["src=\"http", "href=\"http", "url(http", "<script"] {

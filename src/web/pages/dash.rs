@@ -72,6 +72,8 @@ struct Request<'a> {
     p: Principal,
     engine: Engine,
     f: Filters,
+    /// How long opening the lake at its snapshot took.
+    opened_in: std::time::Duration,
 }
 
 fn default_period(st: &Shared) -> Period {
@@ -95,12 +97,13 @@ async fn resolve<'a>(st: &'a Shared, headers: &HeaderMap, id: &str, q: &DashQuer
         audit_denied(st, &p, &format!("GET /d/{id}")).await;
         return Err(refuse(r, &p));
     }
+    let started = std::time::Instant::now();
     let engine = match a.engine(None).await {
         Ok(e) => e,
         Err(e) => return Err(refuse(e.into(), &p)),
     };
     match filters(st, a, d, &p, &engine, q) {
-        Ok(f) => Ok(Request { a, d, p, engine, f }),
+        Ok(f) => Ok(Request { a, d, p, engine, f, opened_in: started.elapsed() }),
         Err(r) => {
             if r.0 == StatusCode::FORBIDDEN {
                 audit_denied(st, &p, &format!("GET /d/{id}")).await;
@@ -250,7 +253,22 @@ async fn show(
         Err(response) => return response,
     };
     let nav = nav(&st, Some(&r.p), r.f.lang);
-    html::html(StatusCode::OK, page(&view.title, &nav, &render(&st, &r, &view, &nav)))
+    let mut response = html::html(StatusCode::OK, page(&view.title, &nav, &render(&st, &r, &view, &nav)));
+    if let Ok(v) = header::HeaderValue::from_str(&server_timing(&r, &view)) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
+}
+
+/// Where the server's time went (the Server-Timing header browsers' developer tools
+/// show): opening the lake, then each panel in order. Panel ids are config ids, so
+/// they are valid header tokens.
+fn server_timing(r: &Request<'_>, view: &View) -> String {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    std::iter::once(format!("open;dur={:.1}", ms(r.opened_in)))
+        .chain(view.panels.iter().map(|p| format!("{};dur={:.1}", p.id, ms(p.elapsed))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The view of `d` (the request's dashboard, or a part of it), with the stations'
