@@ -251,7 +251,21 @@ async fn equity(
     groups: &[Disaggregation],
 ) -> Result<(Option<Chart>, Table), ReportError> {
     let base = request(cx, cx.f.period.clone(), By::National);
-    let overall = kpi(cx, id, &base).await?.rows.first().and_then(|r| r.value);
+    let mut results = Vec::new();
+    for g in groups {
+        results.push((*g, kpi(cx, id, &KpiRequest { group: Some(*g), ..base.clone() }).await?));
+    }
+    // Everyone's figure is the sum of any breakdown's parts (each person is in one
+    // group of each, "unknown" included), which saves a query; with no breakdown
+    // it is asked for.
+    let overall = match results.first() {
+        Some((_, r)) => {
+            let numerator = r.rows.iter().map(|x| x.numerator).sum();
+            let denominator = r.rows.iter().map(|x| x.denominator).sum::<Option<f64>>();
+            r.meta.unit.value(numerator, denominator)
+        }
+        None => kpi(cx, id, &base).await?.rows.first().and_then(|r| r.value),
+    };
     let mut table = Table::new(
         "",
         String::new(),
@@ -263,15 +277,13 @@ async fn equity(
     );
     table.rows.push(vec![Cell::Text("all".into()), Cell::Text("all".into()), Cell::number(overall)]);
     let mut dimensions = Vec::new();
-    for g in groups {
-        let req = KpiRequest { group: Some(*g), ..base.clone() };
-        let rows = kpi(cx, id, &req).await?.rows;
+    for (g, result) in results {
         let mut bars = Vec::new();
-        for r in rows {
+        for r in result.rows {
             table.rows.push(vec![Cell::Text(g.as_str().into()), Cell::Text(r.group.clone()), Cell::number(r.value)]);
             bars.push((group_label(cx, &r.group), r.value));
         }
-        dimensions.push((dimension_title(cx, *g), bars));
+        dimensions.push((dimension_title(cx, g), bars));
     }
     let kind = Kind::Equity(Equity { dimensions, overall });
     Ok((Some(Chart { title: title.to_string(), unit: unit_text(cx, id), kind, lang: cx.f.lang }), table))

@@ -138,6 +138,26 @@ async fn panels_show_the_figures_of_the_kpis_and_reports_they_name() {
     let all = engine.kpi("appointments_booked", &KpiRequest::new("2026-Q3".parse().unwrap())).await.unwrap();
     assert_eq!(bars.iter().sum::<f64>(), all.rows[0].numerator);
 
+    // Equity: everyone's rate (made from a breakdown's parts) is the KPI's own
+    // national figure, and each group's rate is the KPI's for that group.
+    let equity = national.panels.iter().find(|p| p.id == "booking_equity").unwrap();
+    let rate = |dimension: &str, group: &str| {
+        equity
+            .table
+            .rows
+            .iter()
+            .find(|r| r[0] == Cell::Text(dimension.into()) && r[1] == Cell::Text(group.into()))
+            .and_then(|r| r[2].value())
+    };
+    let whole = engine.kpi("bookings_per_1000_accounts", &KpiRequest::new("2026-Q3".parse().unwrap())).await.unwrap();
+    let round = |v: f64| (v * 100.0).round() / 100.0;
+    assert_eq!(rate("all", "all").map(round), whole.rows[0].value.map(round));
+    let by_sex =
+        KpiRequest { group: Some(homedoc::kpi::Disaggregation::Sex), ..KpiRequest::new("2026-Q3".parse().unwrap()) };
+    for r in engine.kpi("bookings_per_1000_accounts", &by_sex).await.unwrap().rows {
+        assert_eq!(rate("sex", &r.group).map(round), r.value.map(round), "sex {}", r.group);
+    }
+
     // The station's monthly line adds up to its row of the KPI by station.
     let station = &views["station"];
     let months: f64 = cell(station, "bookings", "value").iter().filter_map(Cell::value).sum();
