@@ -95,6 +95,7 @@ fn the_detector_finds_the_planted_low_uptake_stations_of_the_pilot() {
 /// The peers' figures for a quarter and a whole year, against the engine's.
 #[test]
 fn kpis_equal_duckdb_and_polars_over_the_files_of_the_delta_log() {
+    crate::support::python_peers();
     let dir = pilot();
     let settings = crate::ingest::settings(dir, &crate::ingest::sqlite_url(dir));
     let rt = tokio::runtime::Runtime::new().unwrap();

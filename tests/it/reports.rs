@@ -196,9 +196,10 @@ fn html_is_one_self_contained_page_and_xlsx_has_a_typed_sheet_per_table() {
     assert!(styles.contains("yyyy-mm-dd"), "a date format");
 }
 
-/// Validates an XML file against an XSD with the Python xmlschema package (installed
-/// by .ci/run), so the check does not share code with the writer.
+/// Validates an XML file against an XSD with the Python xmlschema package, so the
+/// check does not share code with the writer.
 fn xsd_problems(xml: &std::path::Path, xsd: &std::path::Path) -> Option<String> {
+    crate::support::python_peers();
     let out = std::process::Command::new("python3")
         .args(["-c", "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])"])
         .arg(xsd)

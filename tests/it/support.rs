@@ -84,3 +84,32 @@ pub fn backend_name(store: &SqlStore) -> &'static str {
         homedoc::store::Backend::Postgres => "postgres",
     }
 }
+
+/// The Python packages the cross-checks run (another Delta reader, the DuckDB and
+/// polars peers, the ADX schema validator), installed with pip on first use when
+/// missing, so that `cargo test` on a fresh machine needs no set-up of its own. A
+/// failed install fails the test that needed them, with pip's own message.
+pub fn python_peers() {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let present = |modules: &str| {
+            std::process::Command::new("python3")
+                .args(["-c", &format!("import {modules}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if present("deltalake, duckdb, polars, xmlschema") {
+            return Ok(());
+        }
+        eprintln!("installing the Python peers of the tests with pip (deltalake, duckdb, polars, xmlschema)");
+        let out = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(["deltalake", "pyarrow", "duckdb", "polars", "xmlschema"])
+            .output()
+            .map_err(|e| format!("python3 -m pip: {e}"))?;
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    });
+    if let Err(e) = ready {
+        panic!("the Python peers could not be installed: {e}");
+    }
+}

@@ -303,18 +303,10 @@ async fn a_run_with_too_many_bad_rows_fails_loudly_and_commits_no_data() {
     store.close().await;
 }
 
-/// The lake read by another Delta reader: the Python `deltalake` package (CI installs
-/// it; elsewhere the test says it skipped).
+/// The lake read by another Delta reader: the Python `deltalake` package.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_delta_reader_sees_the_same_rows() {
-    let probe = std::process::Command::new("python3").args(["-c", "import deltalake"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        use std::io::Write;
-        std::io::stderr()
-            .write_all(b"SKIPPED: another_delta_reader_sees_the_same_rows (pip install deltalake to run it)\n")
-            .ok();
-        return;
-    }
+    crate::support::python_peers();
     let (_dir, _settings, store, ingest) = on_the_sample().await;
     ingest_all(&ingest).await;
     // The rollup tables too.
