@@ -159,10 +159,7 @@ pub async fn build(engine: &Engine, d: &Dashboard, f: &Filters) -> Result<View, 
     let mut cx = Context { engine, dashboard: d, f, targets: None, report: None };
     let mut panels = Vec::with_capacity(d.panels.len());
     for p in &d.panels {
-        let started = std::time::Instant::now();
-        let mut panel = panels::build(&mut cx, p).await?;
-        panel.elapsed = started.elapsed();
-        panels.push(panel);
+        panels.push(panels::build(&mut cx, p).await?);
     }
     Ok(View {
         dashboard: d.id.clone(),

@@ -18,6 +18,7 @@ use super::config::Panel;
 const MAX_MULTIPLES: usize = 36;
 
 pub async fn build(cx: &mut Context<'_>, p: &Panel) -> Result<PanelView, ReportError> {
+    let started = std::time::Instant::now();
     let title = match (p.title(), p.kpi()) {
         (Some(t), _) => t.get(cx.f.lang).to_string(),
         (None, Some(k)) => cx.kpi_title(k),
@@ -37,7 +38,7 @@ pub async fn build(cx: &mut Context<'_>, p: &Panel) -> Result<PanelView, ReportE
         Panel::Quality { view, .. } => quality::build(cx, &title, *view).await?,
     };
     let table = Table { id: p.id().to_string(), title: title.clone(), ..table };
-    Ok(PanelView { id: p.id().to_string(), title, chart, table, elapsed: Default::default() })
+    Ok(PanelView { id: p.id().to_string(), title, chart, table, elapsed: started.elapsed() })
 }
 
 /// A KPI request for the view's scope: the province of a province dashboard, the
@@ -418,17 +419,8 @@ async fn report_table(
 /// The scope's targets (all of them nationally, the province's own in a province)
 /// as the scorecard states them, with % achieved as bars coloured by status.
 async fn targets(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
-    let scope_id = match cx.dashboard.scope {
-        Scope::Province => Some(format!("{}:{}", cx.f.boundary, cx.f.province.clone().unwrap_or_default())),
-        _ => None,
-    };
-    let rows: Vec<TargetRow> = cx
-        .targets()
-        .await?
-        .iter()
-        .filter(|t| scope_id.as_ref().is_none_or(|id| t.scope == "province" && t.scope_id == *id))
-        .cloned()
-        .collect();
+    // The context computed the scope's targets only.
+    let rows: Vec<TargetRow> = cx.targets().await?.to_vec();
     let table = crate::report::scorecard::targets_table(cx.engine, &rows, cx.f.lang);
     let bars = rows
         .iter()

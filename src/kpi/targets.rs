@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 
+use super::catalog::ValueUnit;
 use super::engine::Engine;
 use super::period::{Grain, Period};
 use super::{By, KpiError, KpiRequest};
@@ -88,10 +89,35 @@ enum Scope {
     Provinces(BoundarySet, BTreeSet<String>),
 }
 
+impl Scope {
+    /// The boundary set its figures are read in (national totals in the 63 set).
+    fn set(&self) -> BoundarySet {
+        match self {
+            Scope::National => BoundarySet::P63,
+            Scope::Provinces(set, _) => *set,
+        }
+    }
+}
+
 /// The last day of the last month that is complete on `day`.
 fn last_complete_month_end(day: NaiveDate) -> NaiveDate {
     let next = day + Days::new(1);
     if next.day() == 1 { day } else { day.with_day(1).expect("day 1") - Days::new(1) }
+}
+
+/// The end of the last complete month on `as_of` and the day 3 months before it:
+/// the run-rate window.
+fn run_rate_window(as_of: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let month_end = last_complete_month_end(as_of);
+    (month_end, month_end + Days::new(1) - Months::new(3) - Days::new(1))
+}
+
+/// Adds a numerator and an optional denominator into a running total.
+fn add(total: &mut (f64, Option<f64>), n: f64, d: Option<f64>) {
+    total.0 += n;
+    if let Some(d) = d {
+        total.1 = Some(total.1.unwrap_or(0.0) + d);
+    }
 }
 
 fn months_between(from: NaiveDate, to: NaiveDate) -> f64 {
@@ -109,30 +135,23 @@ struct Spec {
     target: f64,
     target_date: NaiveDate,
     note: String,
-    ratio: bool,
+    unit: ValueUnit,
     higher_is_better: bool,
 }
 
-/// The periods a target's figures are sums over, with the boundary set they are
-/// read in: for a ratio, the last 3 complete months; for a flow, the days since the
-/// baseline up to `as_of`, to the end of the last complete month and to 3 months
-/// before it.
-fn windows(spec: &Spec, as_of: NaiveDate) -> (BoundarySet, Vec<Period>) {
-    let set = match &spec.area {
-        Scope::National => BoundarySet::P63,
-        Scope::Provinces(set, _) => *set,
-    };
-    let month_end = last_complete_month_end(as_of);
-    let three_before = month_end + Days::new(1) - Months::new(3) - Days::new(1);
-    let periods = if spec.ratio {
+/// The periods a target's figures are sums over: for a ratio, the last 3 complete
+/// months; for a flow, the days since the baseline up to `as_of`, to the end of the
+/// last complete month and to 3 months before it.
+fn windows(spec: &Spec, as_of: NaiveDate) -> Vec<Period> {
+    let (month_end, three_before) = run_rate_window(as_of);
+    if spec.unit.is_ratio() {
         Period::range(three_before + Days::new(1), month_end).expect("three months").split(Grain::Month)
     } else {
         [as_of, month_end, three_before]
             .into_iter()
             .filter_map(|day| Period::range(spec.baseline_date + Days::new(1), day))
             .collect()
-    };
-    (set, periods)
+    }
 }
 
 /// The figures every target needs, computed with one query per (KPI, boundary set)
@@ -146,8 +165,7 @@ impl Figures {
     async fn compute(engine: &Engine, specs: &[Spec], as_of: NaiveDate) -> Result<Self, KpiError> {
         let mut wanted: BTreeMap<(String, BoundarySet), BTreeSet<Period>> = BTreeMap::new();
         for spec in specs {
-            let (set, periods) = windows(spec, as_of);
-            wanted.entry((spec.indicator.clone(), set)).or_default().extend(periods);
+            wanted.entry((spec.indicator.clone(), spec.area.set())).or_default().extend(windows(spec, as_of));
         }
         let mut sums = HashMap::new();
         for ((id, set), periods) in wanted {
@@ -162,11 +180,7 @@ impl Figures {
                 let Some(period) = labels.get(&r.period) else { continue };
                 let units: &mut BTreeMap<String, (f64, Option<f64>)> =
                     sums.entry((id.clone(), set, (*period).clone())).or_default();
-                let e = units.entry(r.unit).or_default();
-                e.0 += r.numerator;
-                if let Some(d) = r.denominator {
-                    e.1 = Some(e.1.unwrap_or(0.0) + d);
-                }
+                add(units.entry(r.unit).or_default(), r.numerator, r.denominator);
             }
         }
         Ok(Figures { sums })
@@ -174,22 +188,15 @@ impl Figures {
 
     /// The KPI's numerator and denominator over `period`, summed over the scope.
     fn sum(&self, id: &str, period: &Period, scope: &Scope) -> (f64, Option<f64>) {
-        let set = match scope {
-            Scope::National => BoundarySet::P63,
-            Scope::Provinces(set, _) => *set,
-        };
         let mut total = (0.0, None);
-        let Some(units) = self.sums.get(&(id.to_string(), set, period.clone())) else { return total };
+        let Some(units) = self.sums.get(&(id.to_string(), scope.set(), period.clone())) else { return total };
         for (unit, (n, d)) in units {
             if let Scope::Provinces(_, codes) = scope {
                 if !codes.contains(unit) {
                     continue;
                 }
             }
-            total.0 += n;
-            if let Some(d) = d {
-                total.1 = Some(total.1.unwrap_or(0.0) + d);
-            }
+            add(&mut total, *n, *d);
         }
         total
     }
@@ -230,17 +237,14 @@ impl Engine {
     ) -> Result<Vec<TargetRow>, KpiError> {
         let specs = self.target_specs(&keep).await?;
         let figures = Figures::compute(self, &specs, as_of).await?;
-        let month_end = last_complete_month_end(as_of);
-        let three_before = month_end + Days::new(1) - Months::new(3) - Days::new(1);
+        let (month_end, three_before) = run_rate_window(as_of);
         let mut out = Vec::new();
         for spec in specs {
-            let (actual, projected) = if spec.ratio {
-                let value = |(n, d): (f64, Option<f64>)| {
-                    self.catalog().kpi(&spec.indicator).and_then(|k| k.meta.unit.value(n, d))
-                };
+            let (actual, projected) = if spec.unit.is_ratio() {
+                let value = |(n, d): (f64, Option<f64>)| spec.unit.value(n, d);
                 let last = Grain::Month.containing(month_end);
                 let actual = value(figures.sum(&spec.indicator, &last, &spec.area));
-                let (_, months) = windows(&spec, as_of);
+                let months = windows(&spec, as_of);
                 let values: Vec<f64> =
                     months.iter().filter_map(|m| value(figures.sum(&spec.indicator, m, &spec.area))).collect();
                 let projected = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
@@ -331,7 +335,7 @@ impl Engine {
                     }
                 };
                 specs.push(Spec {
-                    ratio: kpi.meta.unit.is_ratio(),
+                    unit: kpi.meta.unit,
                     higher_is_better: kpi.meta.higher_is_better,
                     indicator,
                     scope,
