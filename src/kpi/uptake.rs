@@ -31,6 +31,8 @@ pub struct UptakeThresholds {
     pub low_rate_ratio: f64,
     pub falling_ratio: f64,
     pub falling_min_before: f64,
+    pub falling_significance: f64,
+    pub baseline_skip_weeks: u32,
 }
 
 impl UptakeThresholds {
@@ -54,6 +56,12 @@ impl UptakeThresholds {
             if !(v >= 0.0) {
                 problems.push(format!("{name} must not be negative"));
             }
+        }
+        if !(t.falling_significance > 0.0 && t.falling_significance <= 1.0) {
+            problems.push(format!(
+                "falling_significance must be above 0 and at most 1 (1 turns the test off), not {}",
+                t.falling_significance
+            ));
         }
         if problems.is_empty() { Ok(t) } else { Err(problems.join("; ")) }
     }
@@ -107,8 +115,11 @@ pub struct StationUptake {
     pub rate: Option<f64>,
     /// `rate` over the median of the judged stations of the province.
     pub rate_vs_median: Option<f64>,
-    /// Bookings per window in the twice-as-long stretch ending half a year earlier.
+    /// Bookings per window over the baseline: the twice-as-long stretch ending half a
+    /// year earlier, its weeks from `baseline_skip_weeks` after go-live on.
     pub bookings_before: f64,
+    /// How many weeks the baseline has (0: none, the trend is not judged).
+    pub baseline_weeks: u32,
     /// `bookings / bookings_before` over the province's median of the same.
     pub trend_vs_median: Option<f64>,
     /// Bookings in the last `no_bookings_weeks` weeks.
@@ -118,13 +129,19 @@ pub struct StationUptake {
     pub reasons: Vec<Reason>,
 }
 
-/// The windows of a detection ending on `end`.
+/// Half a year, in weeks: how far back the falling trend's baseline ends.
+const BACK_WEEKS: u32 = 26;
+
+/// The windows of a detection ending on `end`, all made of whole weeks counted back
+/// from it: week 0 ends on `end`, week `i` ends `7 * i` days earlier.
 #[derive(Debug, Clone)]
 pub struct Windows {
     pub window: Period,
     pub earlier: Period,
     pub recent: Period,
     pub before_recent: Period,
+    /// Every week the detection reads, newest first (week 0 ends on `end`).
+    pub weeks: Vec<Period>,
 }
 
 impl Windows {
@@ -135,16 +152,57 @@ impl Windows {
         // Half a year back: the same season of the year before would mix in a year of
         // program growth; half a year is what the M&E plan calls "the last quarters".
         // The earlier stretch is twice the window, ending half a year before it ends:
-        // its count (halved) is the baseline, with half the noise of one window's.
-        let back = Days::new(182);
+        // its count (per window) is the baseline, with half the noise of one window's.
+        let back = days(BACK_WEEKS);
         let recent_start = end + Days::new(1) - days(t.no_bookings_weeks);
+        let earlier = span(start - back - days(t.window_weeks), end - back);
+        let weeks = (0..BACK_WEEKS + 2 * t.window_weeks)
+            .map(|i| {
+                let last = end - days(i);
+                span(last - Days::new(6), last)
+            })
+            .collect();
         Windows {
             window: span(start, end),
-            earlier: span(start - back - days(t.window_weeks), end - back),
+            earlier,
             recent: span(recent_start, end),
             before_recent: span(recent_start - days(t.window_weeks), recent_start - Days::new(1)),
+            weeks,
         }
     }
+}
+
+/// One station's weekly bookings, newest first (as [`Windows::weeks`]).
+struct Weekly<'a>(&'a [f64]);
+
+impl Weekly<'_> {
+    fn sum(&self, weeks: std::ops::Range<u32>) -> f64 {
+        weeks.map(|i| self.0.get(i as usize).copied().unwrap_or(0.0)).sum()
+    }
+
+    /// How many of the newest weeks had no booking at all.
+    fn silent_weeks(&self, most: u32) -> u32 {
+        (0..most).take_while(|&i| self.sum(i..i + 1) == 0.0).count() as u32
+    }
+}
+
+/// P(X <= k) for X ~ Binomial(n, p), summed in log space so that long counts neither
+/// overflow the binomial coefficients nor underflow the first terms.
+fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
+    if p <= 0.0 || k >= n {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return 0.0;
+    }
+    let (lp, lq) = (p.ln(), (-p).ln_1p());
+    let mut log_pmf = n as f64 * lq; // P(X = 0)
+    let mut total = log_pmf.exp();
+    for i in 0..k {
+        log_pmf += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + lp - lq;
+        total += log_pmf.exp();
+    }
+    total.min(1.0)
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -156,16 +214,41 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
+/// Whether a judged station's bookings fell to at most `falling_ratio` of what its
+/// province's change predicts. Either its window against its baseline says so and
+/// chance alone would rarely give so low a count (a one-sided binomial test: given
+/// both counts together, how often would the window take so small a share if the
+/// station had moved with its province's median), or its newest weeks were silent
+/// where its earlier rate made silence unlikely, and the silent share of the window
+/// is itself a fall that large.
+fn falling(s: &StationUptake, province_median: Option<f64>, weeks: &Weekly, t: &UptakeThresholds) -> bool {
+    let ww = f64::from(t.window_weeks);
+    let by_count = s.trend_vs_median.zip(province_median).is_some_and(|(r, m)| {
+        let base_count = s.bookings_before * f64::from(s.baseline_weeks) / ww;
+        let share = ww * m / (ww * m + f64::from(s.baseline_weeks));
+        let (now, all) = (s.bookings.round() as u64, (s.bookings + base_count).round() as u64);
+        r <= t.falling_ratio && binomial_cdf(now, all, share) <= t.falling_significance
+    });
+    let silent = weeks.silent_weeks(t.window_weeks);
+    let by_silence = silent > 0 && {
+        let weekly_rate = weeks.sum(silent..silent + t.window_weeks) / ww;
+        // P(no booking in the silent weeks) for a station booking at its earlier rate.
+        let chance = (-weekly_rate * f64::from(silent)).exp();
+        chance <= t.falling_significance && (ww - f64::from(silent)) / ww <= t.falling_ratio
+    };
+    by_count || by_silence
+}
+
 impl Engine {
     /// Each station's figure of one count KPI over each of `periods` (0 where it has
     /// none), in one query.
-    async fn by_station<const N: usize>(
+    async fn by_station(
         &self,
         id: &str,
-        periods: [&Period; N],
+        periods: &[Period],
         boundary: BoundarySet,
         province: Option<&str>,
-    ) -> Result<[BTreeMap<String, f64>; N], KpiError> {
+    ) -> Result<Vec<BTreeMap<String, f64>>, KpiError> {
         let req = KpiRequest {
             by: By::Station,
             boundary,
@@ -174,12 +257,12 @@ impl Engine {
         };
         // Equal windows (a threshold file may make them so) are computed once.
         let distinct: Vec<Period> =
-            periods.iter().map(|p| (*p).clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            periods.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let mut by_period: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for r in self.kpi_over(id, &req, &distinct).await?.rows {
             by_period.entry(r.period).or_default().insert(r.unit, r.numerator);
         }
-        Ok(periods.map(|p| by_period.get(&p.to_string()).cloned().unwrap_or_default()))
+        Ok(periods.iter().map(|p| by_period.get(&p.to_string()).cloned().unwrap_or_default()).collect())
     }
 
     /// Every station live on `end` (of `province` in `boundary`, or all), ranked by
@@ -192,22 +275,32 @@ impl Engine {
         t: &UptakeThresholds,
     ) -> Result<Vec<StationUptake>, KpiError> {
         let w = Windows::new(end, t);
-        let booked = "appointments_booked";
-        let windows = [&w.window, &w.earlier, &w.recent, &w.before_recent];
-        let [now, before, recent, before_recent] = self.by_station(booked, windows, boundary, province).await?;
-        let [calls] = self.by_station("video_calls", [&w.window], boundary, province).await?;
+        let weekly = self.by_station("appointments_booked", &w.weeks, boundary, province).await?;
+        let calls = self.by_station("video_calls", std::slice::from_ref(&w.window), boundary, province).await?;
         // Trained at any time up to the end: a worker trained years ago still counts.
         let ever = Period::range(NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date"), end).expect("a range");
-        let [trained] = self.by_station("facilities_with_trained_worker", [&ever], boundary, province).await?;
+        let trained = self.by_station("facilities_with_trained_worker", &[ever], boundary, province).await?;
 
+        let (ww, nb) = (t.window_weeks, t.no_bookings_weeks);
         let judged_from = w.window.start - Days::new(7 * u64::from(t.min_live_weeks));
         let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
         let mut out: Vec<StationUptake> = Vec::new();
+        let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for s in self.stations(boundary) {
             if province.is_some_and(|p| p != s.province) || s.go_live.is_none_or(|g| g > end) {
                 continue;
             }
-            let bookings = get(&now, &s.code);
+            let counts: Vec<f64> = weekly.iter().map(|m| get(m, &s.code)).collect();
+            let weeks = Weekly(&counts);
+            // The baseline leaves out the weeks before go-live and the first weeks
+            // after it: counting a station's launch as its normal level would make a
+            // young station look as if it were climbing, and hide its fall.
+            let settled = s.go_live.map(|g| g + Days::new(7 * u64::from(t.baseline_skip_weeks)));
+            let base: Vec<u32> = (BACK_WEEKS..BACK_WEEKS + 2 * ww)
+                .filter(|&i| settled.is_some_and(|d| w.weeks[i as usize].start >= d))
+                .collect();
+            let base_count: f64 = base.iter().map(|&i| weeks.sum(i..i + 1)).sum();
+            let bookings = weeks.sum(0..ww);
             let rate = s.catchment.filter(|c| *c > 0).map(|c| 1000.0 * bookings / c as f64);
             out.push(StationUptake {
                 rank: 0,
@@ -220,20 +313,23 @@ impl Engine {
                 bookings,
                 rate,
                 rate_vs_median: None,
-                bookings_before: get(&before, &s.code) / 2.0,
+                bookings_before: if base.is_empty() { 0.0 } else { base_count * f64::from(ww) / base.len() as f64 },
+                baseline_weeks: base.len() as u32,
                 trend_vs_median: None,
-                bookings_recent: get(&recent, &s.code),
-                video_calls: get(&calls, &s.code),
-                trained: get(&trained, &s.code) > 0.0,
+                bookings_recent: weeks.sum(0..nb),
+                video_calls: get(&calls[0], &s.code),
+                trained: get(&trained[0], &s.code) > 0.0,
                 reasons: Vec::new(),
             });
+            series.insert(s.code.to_string(), counts);
         }
 
         // Province medians over the judged stations.
         let mut rates: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut trends: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let trend = |s: &StationUptake| {
-            (s.bookings_before >= t.falling_min_before.max(1.0)).then(|| s.bookings / s.bookings_before)
+            (s.baseline_weeks > 0 && s.bookings_before >= t.falling_min_before.max(1.0))
+                .then(|| s.bookings / s.bookings_before)
         };
         for s in out.iter().filter(|s| s.judged) {
             if let Some(r) = s.rate {
@@ -245,25 +341,25 @@ impl Engine {
         }
         let rate_median: BTreeMap<_, _> = rates.into_iter().filter_map(|(p, v)| Some((p, median(v)?))).collect();
         let trend_median: BTreeMap<_, _> = trends.into_iter().filter_map(|(p, v)| Some((p, median(v)?))).collect();
-        let window_weeks = f64::from(t.window_weeks);
         for s in &mut out {
             let rm = rate_median.get(&s.province).copied().filter(|m| *m > 0.0);
             s.rate_vs_median = s.rate.zip(rm).map(|(r, m)| r / m);
-            s.trend_vs_median =
-                trend(s).zip(trend_median.get(&s.province).copied().filter(|m| *m > 0.0)).map(|(r, m)| r / m);
+            let tm = trend_median.get(&s.province).copied().filter(|m| *m > 0.0);
+            s.trend_vs_median = trend(s).zip(tm).map(|(r, m)| r / m);
             if !s.judged {
                 continue;
             }
+            let weeks = Weekly(&series[&s.station]);
             // Silence is news only where bookings were expected: a station that books
             // once a month is not "quiet" after four weeks.
-            let expected = get(&before_recent, &s.station) * f64::from(t.no_bookings_weeks) / window_weeks;
+            let expected = weeks.sum(nb..nb + ww) * f64::from(nb) / f64::from(ww);
             if s.bookings_recent == 0.0 && expected >= t.no_bookings_min_expected {
                 s.reasons.push(Reason::NoBookings);
             }
             if s.rate_vs_median.is_some_and(|r| r <= t.low_rate_ratio) {
                 s.reasons.push(Reason::LowRate);
             }
-            if s.trend_vs_median.is_some_and(|r| r <= t.falling_ratio) {
+            if falling(s, tm, &weeks, t) {
                 s.reasons.push(Reason::FallingTrend);
             }
             if !s.trained {
@@ -316,6 +412,57 @@ mod tests {
         assert_eq!(w.recent.days(), 28);
         assert_eq!(w.before_recent.end + Days::new(1), w.recent.start);
         assert_eq!(w.before_recent.days(), 91);
+        // The weeks cover the window and the earlier stretch, newest first.
+        assert_eq!(w.weeks.len(), 52);
+        assert_eq!(w.weeks[0], Period::range(end - Days::new(6), end).unwrap());
+        assert_eq!(w.weeks[12].start, w.window.start);
+        assert_eq!(w.weeks[26].end, w.earlier.end);
+        assert_eq!(w.weeks[51].start, w.earlier.start);
+    }
+
+    #[test]
+    fn binomial_cdf_matches_small_cases_and_survives_long_counts() {
+        // n = 4, p = 1/2: P(X <= 1) = (1 + 4) / 16.
+        assert!((binomial_cdf(1, 4, 0.5) - 5.0 / 16.0).abs() < 1e-12);
+        assert_eq!(binomial_cdf(4, 4, 0.3), 1.0);
+        // 2,000 trials: the mean sits near the middle, a count far below is rare.
+        let mid = binomial_cdf(1000, 2000, 0.5);
+        assert!(mid > 0.5 && mid < 0.52, "{mid}");
+        assert!(binomial_cdf(800, 2000, 0.5) < 1e-15);
+    }
+
+    #[test]
+    fn silence_is_a_fall_only_where_bookings_were_expected() {
+        let t = UptakeThresholds::default();
+        let station = |bookings: f64| StationUptake {
+            rank: 0,
+            station: "S".into(),
+            name: "S".into(),
+            province: "P".into(),
+            go_live: None,
+            catchment: None,
+            judged: true,
+            bookings,
+            rate: None,
+            rate_vs_median: None,
+            bookings_before: 0.0,
+            baseline_weeks: 0,
+            trend_vs_median: None,
+            bookings_recent: 0.0,
+            video_calls: 0.0,
+            trained: true,
+            reasons: Vec::new(),
+        };
+        // Seven silent weeks after 5 bookings a week: silence that long is no chance,
+        // and 6 of 13 weeks left is below 55%.
+        let busy: Vec<f64> = [vec![0.0; 7], vec![5.0; 45]].concat();
+        assert!(falling(&station(30.0), None, &Weekly(&busy), &t));
+        // The same silence after one booking every other week is what chance gives.
+        let sparse: Vec<f64> = [vec![0.0; 7], vec![0.5; 45]].concat();
+        assert!(!falling(&station(3.0), None, &Weekly(&sparse), &t));
+        // Four silent weeks leave 9 of 13: not a fall of that size.
+        let short: Vec<f64> = [vec![0.0; 4], vec![5.0; 48]].concat();
+        assert!(!falling(&station(45.0), None, &Weekly(&short), &t));
     }
 
     #[test]
