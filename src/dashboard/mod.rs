@@ -97,11 +97,16 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The `scope_id` a province target of the view's province carries ("34:08").
+    fn province_scope_id(&self) -> String {
+        format!("{}:{}", self.f.boundary, self.f.province.as_deref().unwrap_or_default())
+    }
+
     async fn targets(&mut self) -> Result<&[TargetRow], KpiError> {
         if self.targets.is_none() {
             // Only the targets the dashboard's scope shows are computed.
             let f = self.f;
-            let province = format!("{}:{}", f.boundary, f.province.clone().unwrap_or_default());
+            let province = self.province_scope_id();
             let project = f.project.clone().unwrap_or_default();
             let scope = self.dashboard.scope;
             let keep = |s: &str, id: &str| match scope {

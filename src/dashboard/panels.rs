@@ -103,9 +103,7 @@ async fn target_of(cx: &mut Context<'_>, id: &str) -> Result<Option<TargetRow>, 
     };
     let (scope, scope_id) = match cx.dashboard.scope {
         Scope::National => ("national".to_string(), String::new()),
-        Scope::Province => {
-            ("province".to_string(), format!("{}:{}", cx.f.boundary, cx.f.province.clone().unwrap_or_default()))
-        }
+        Scope::Province => ("province".to_string(), cx.province_scope_id()),
         _ => return Ok(None),
     };
     let targets = cx.targets().await?;

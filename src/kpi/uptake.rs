@@ -170,6 +170,13 @@ impl Windows {
             weeks,
         }
     }
+
+    /// The indices in [`Windows::weeks`] of the weeks that make up `p`, one of the
+    /// windows above (each is whole weeks ending on a week's end).
+    pub fn weeks_in(&self, p: &Period) -> std::ops::Range<u32> {
+        let first = ((self.weeks[0].end - p.end).num_days() / 7) as u32;
+        first..first + (p.days() / 7) as u32
+    }
 }
 
 /// One station's weekly bookings, newest first (as [`Windows::weeks`]).
@@ -281,7 +288,7 @@ impl Engine {
         let ever = Period::range(NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date"), end).expect("a range");
         let trained = self.by_station("facilities_with_trained_worker", &[ever], boundary, province).await?;
 
-        let (ww, nb) = (t.window_weeks, t.no_bookings_weeks);
+        let ww = t.window_weeks;
         let judged_from = w.window.start - Days::new(7 * u64::from(t.min_live_weeks));
         let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
         let mut out: Vec<StationUptake> = Vec::new();
@@ -296,11 +303,12 @@ impl Engine {
             // after it: counting a station's launch as its normal level would make a
             // young station look as if it were climbing, and hide its fall.
             let settled = s.go_live.map(|g| g + Days::new(7 * u64::from(t.baseline_skip_weeks)));
-            let base: Vec<u32> = (BACK_WEEKS..BACK_WEEKS + 2 * ww)
+            let base: Vec<u32> = w
+                .weeks_in(&w.earlier)
                 .filter(|&i| settled.is_some_and(|d| w.weeks[i as usize].start >= d))
                 .collect();
             let base_count: f64 = base.iter().map(|&i| weeks.sum(i..i + 1)).sum();
-            let bookings = weeks.sum(0..ww);
+            let bookings = weeks.sum(w.weeks_in(&w.window));
             let rate = s.catchment.filter(|c| *c > 0).map(|c| 1000.0 * bookings / c as f64);
             out.push(StationUptake {
                 rank: 0,
@@ -316,7 +324,7 @@ impl Engine {
                 bookings_before: if base.is_empty() { 0.0 } else { base_count * f64::from(ww) / base.len() as f64 },
                 baseline_weeks: base.len() as u32,
                 trend_vs_median: None,
-                bookings_recent: weeks.sum(0..nb),
+                bookings_recent: weeks.sum(w.weeks_in(&w.recent)),
                 video_calls: get(&calls[0], &s.code),
                 trained: get(&trained[0], &s.code) > 0.0,
                 reasons: Vec::new(),
@@ -352,7 +360,7 @@ impl Engine {
             let weeks = Weekly(&series[&s.station]);
             // Silence is news only where bookings were expected: a station that books
             // once a month is not "quiet" after four weeks.
-            let expected = weeks.sum(nb..nb + ww) * f64::from(nb) / f64::from(ww);
+            let expected = weeks.sum(w.weeks_in(&w.before_recent)) * f64::from(t.no_bookings_weeks) / f64::from(ww);
             if s.bookings_recent == 0.0 && expected >= t.no_bookings_min_expected {
                 s.reasons.push(Reason::NoBookings);
             }
@@ -418,6 +426,10 @@ mod tests {
         assert_eq!(w.weeks[12].start, w.window.start);
         assert_eq!(w.weeks[26].end, w.earlier.end);
         assert_eq!(w.weeks[51].start, w.earlier.start);
+        assert_eq!(w.weeks_in(&w.window), 0..13);
+        assert_eq!(w.weeks_in(&w.earlier), 26..52);
+        assert_eq!(w.weeks_in(&w.recent), 0..4);
+        assert_eq!(w.weeks_in(&w.before_recent), 4..17);
     }
 
     #[test]
