@@ -65,7 +65,8 @@ async fn work(engine: &Engine, settings: &Settings, period: &Period, what: Work)
                 boundary: homedoc::domain::BoundarySet::P34,
                 lang: homedoc::kpi::Lang::En,
                 targets: settings.targets,
-                k: settings.suppression.donor,
+                suppression: settings.suppression,
+                audience: Default::default(),
             };
             homedoc::report::make(engine, ReportName::NationalScorecard, args).await?;
         }

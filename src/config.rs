@@ -100,6 +100,28 @@ impl Default for Suppression {
     }
 }
 
+impl Suppression {
+    /// The k of an audience's outputs; none for evaluators and admins, who see
+    /// figures as they are (outputs made for donors stay suppressed for anyone).
+    pub fn k_for(&self, audience: Audience) -> Option<u32> {
+        match audience {
+            Audience::Open => None,
+            Audience::ProvincialManager => Some(self.provincial_manager),
+            Audience::Donor => Some(self.donor),
+        }
+    }
+}
+
+/// Whom an output is for, as far as small-cell suppression goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Audience {
+    /// Evaluators, admins, and the command line on the machine that holds the lake.
+    #[default]
+    Open,
+    ProvincialManager,
+    Donor,
+}
+
 /// The resolved settings every command runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {

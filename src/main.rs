@@ -331,7 +331,8 @@ fn run() -> anyhow::Result<()> {
                 boundary,
                 lang,
                 targets: settings.targets,
-                k: settings.suppression.donor,
+                suppression: settings.suppression,
+                audience: Default::default(),
             };
             runtime.block_on(app::kpi::report(&settings, name, args, as_of.as_ref(), format, &path))?
         }

@@ -33,8 +33,17 @@ pub struct Filters {
     pub station: Option<String>,
     pub targets: Thresholds,
     pub uptake: UptakeThresholds,
-    /// The suppression k of the audience (donor dashboards).
-    pub k: u32,
+    /// k per audience, and whom the view is for: a manager's panels hide small
+    /// counts; donor reports are suppressed whoever reads them.
+    pub suppression: crate::config::Suppression,
+    pub audience: crate::config::Audience,
+}
+
+impl Filters {
+    /// The k the view's KPI panels suppress with, if its audience has one.
+    pub fn k(&self) -> Option<u32> {
+        self.suppression.k_for(self.audience)
+    }
 }
 
 /// One panel as drawn: its chart (none for a table-only panel or when there is

@@ -57,8 +57,14 @@ fn request(cx: &Context<'_>, period: Period, by: By) -> KpiRequest {
     req
 }
 
+/// A KPI as the view's audience may see it: small counts suppressed over the whole
+/// request (a station's figures over its province's, as the API gives them) before a
+/// station view keeps its own station.
 async fn kpi(cx: &Context<'_>, id: &str, req: &KpiRequest) -> Result<KpiResult, ReportError> {
     let mut r = cx.engine.kpi(id, req).await?;
+    if let Some(k) = cx.f.k() {
+        crate::report::small_cells::suppress_result(&mut r, k);
+    }
     if cx.dashboard.scope == Scope::Station {
         let station = cx.f.station.as_deref().unwrap_or_default();
         r.rows.retain(|row| row.unit == station);
@@ -252,19 +258,27 @@ async fn equity(
     let base = request(cx, cx.f.period.clone(), By::National);
     let mut results = Vec::new();
     for g in groups {
-        results.push((*g, kpi(cx, id, &KpiRequest { group: Some(*g), ..base.clone() }).await?));
+        results.push((*g, cx.engine.kpi(id, &KpiRequest { group: Some(*g), ..base.clone() }).await?));
     }
     // Everyone's figure is the sum of any breakdown's parts (each person is in one
     // group of each, "unknown" included), which saves a query; with no breakdown
-    // it is asked for.
+    // it is asked for. It is taken before the parts are suppressed, and suppressed
+    // as the one figure it is.
     let overall = match results.first() {
         Some((_, r)) => {
-            let numerator = r.rows.iter().map(|x| x.numerator).sum();
+            let numerator: f64 = r.rows.iter().map(|x| x.numerator).sum();
             let denominator = r.rows.iter().map(|x| x.denominator).sum::<Option<f64>>();
-            r.meta.unit.value(numerator, denominator)
+            let small = |v: f64| cx.f.k().is_some_and(|k| crate::report::suppress::is_small(v, k));
+            let hidden = small(numerator) || denominator.is_some_and(small);
+            if hidden { None } else { r.meta.unit.value(numerator, denominator) }
         }
         None => kpi(cx, id, &base).await?.rows.first().and_then(|r| r.value),
     };
+    if let Some(k) = cx.f.k() {
+        for (_, r) in &mut results {
+            crate::report::small_cells::suppress_result(r, k);
+        }
+    }
     let mut table = Table::new(
         "",
         String::new(),
@@ -381,7 +395,8 @@ async fn report_table(
             boundary: f.boundary,
             lang: f.lang,
             targets: f.targets,
-            k: f.k,
+            suppression: f.suppression,
+            audience: f.audience,
         };
         cx.report = Some(crate::report::make(cx.engine, name, args).await?);
     }
@@ -418,7 +433,17 @@ async fn report_table(
 /// as the scorecard states them, with % achieved as bars coloured by status.
 async fn targets(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
     // The context computed the scope's targets only.
-    let rows: Vec<TargetRow> = cx.targets().await?.to_vec();
+    let mut rows: Vec<TargetRow> = cx.targets().await?.to_vec();
+    // A small count achieved is hidden from an audience with a k, as in donor results.
+    if let Some(k) = cx.f.k() {
+        let catalog = cx.engine.catalog();
+        for r in &mut rows {
+            let is_count = catalog.kpi(&r.indicator).is_some_and(|x| !x.meta.unit.is_ratio());
+            if is_count && r.actual.is_some_and(|a| crate::report::suppress::is_small(a, k)) {
+                (r.actual, r.achieved_pct, r.projected) = (None, None, None);
+            }
+        }
+    }
     let table = crate::report::scorecard::targets_table(cx.engine, &rows, cx.f.lang);
     let bars = rows
         .iter()

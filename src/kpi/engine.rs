@@ -564,6 +564,7 @@ impl Engine {
                         numerator,
                         denominator,
                         value: kpi.meta.unit.value(numerator, denominator),
+                        suppressed: false,
                     });
                 }
             }

@@ -86,6 +86,10 @@ pub struct KpiRow {
     pub numerator: f64,
     pub denominator: Option<f64>,
     pub value: Option<f64>,
+    /// Hidden from this audience (small-cell suppression): value, numerator and
+    /// denominator are then absent (`null`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

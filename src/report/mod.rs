@@ -7,6 +7,7 @@ pub mod dhis2;
 pub mod donor;
 mod render;
 pub mod scorecard;
+pub mod small_cells;
 pub mod stations;
 pub mod suppress;
 
@@ -58,8 +59,10 @@ pub struct ReportArgs {
     pub boundary: crate::domain::BoundarySet,
     pub lang: Lang,
     pub targets: crate::kpi::targets::Thresholds,
-    /// The suppression k of the audience (donor outputs).
-    pub k: u32,
+    /// k per audience: donor outputs take the donors' k whoever reads them; other
+    /// reports the k of `audience`, if it has one.
+    pub suppression: crate::config::Suppression,
+    pub audience: crate::config::Audience,
 }
 
 /// Makes a report from the engine's snapshot.
@@ -79,7 +82,7 @@ pub async fn make(engine: &Engine, name: ReportName, a: ReportArgs) -> Result<Re
                 boundary: a.boundary,
                 lang: a.lang,
                 thresholds: a.targets,
-                k: a.k,
+                k: a.suppression.donor,
             };
             donor::build(engine, &o).await
         }
@@ -88,7 +91,8 @@ pub async fn make(engine: &Engine, name: ReportName, a: ReportArgs) -> Result<Re
                 ReportError::Usage("province-stations needs --province CODE (a code of the --boundary set)".into())
             })?;
             let thresholds = engine.catalog().uptake;
-            let o = stations::Options { period: a.period, province, boundary: a.boundary, lang: a.lang, thresholds };
+            let k = a.suppression.k_for(a.audience);
+            let o = stations::Options { period: a.period, province, boundary: a.boundary, lang: a.lang, thresholds, k };
             stations::build(engine, &o).await
         }
     }

@@ -1,7 +1,15 @@
 //! `province-stations`, for provincial managers: every live station of one province
 //! ranked by uptake over the weeks up to the end of the period (the league table),
 //! and the low-uptake list, one row per station and reason.
+//!
+//! For an audience with a suppression k (provincial managers) a station's small
+//! booking or video-call count is hidden, with what is computed from it (the rate,
+//! its ratio to the median, the trend), and partners among the other stations so
+//! that the province's total for the window, which another request returns, does
+//! not give it away. The rank and the flags stay: they are what the table is for,
+//! and a rank only bounds a hidden rate between its neighbours'.
 
+use super::suppress::{self, Grid, Margins};
 use super::{Cell, ChartKind, Report, ReportError, Table, freshness, tr};
 use crate::domain::BoundarySet;
 use crate::kpi::uptake::{Reason, UptakeThresholds, Windows};
@@ -13,6 +21,17 @@ pub struct Options {
     pub boundary: BoundarySet,
     pub lang: Lang,
     pub thresholds: UptakeThresholds,
+    /// The audience's suppression k, if it has one.
+    pub k: Option<u32>,
+}
+
+/// Which stations' counts `k` hides, for one count of every station.
+fn hidden(counts: impl Iterator<Item = f64>, k: Option<u32>) -> Vec<bool> {
+    let cells: Vec<Vec<f64>> = counts.map(|v| vec![v]).collect();
+    let Some(k) = k.filter(|_| !cells.is_empty()) else { return vec![false; cells.len()] };
+    let n = cells.len();
+    let s = suppress::suppress_with(&Grid::from_cells(cells), k, Margins::Published);
+    (0..n).map(|r| s.is_hidden((r, 0))).collect()
 }
 
 /// A reason in words, with the threshold that raised it.
@@ -64,6 +83,7 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
             ("video_calls", t("Cuộc gọi video", "Video calls")),
             ("trained_worker", t("Có cán bộ được đào tạo", "Trained worker")),
             ("flags", t("Cảnh báo", "Flags")),
+            ("suppressed", t("Ẩn (số nhỏ)", "Suppressed (small count)")),
         ],
     )
     .with_chart(ChartKind::Bar, None, "station_name", "bookings_per_1000");
@@ -78,21 +98,26 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
         ],
     );
     let yes_no = |b: bool| Cell::Text(if b { t("có", "yes") } else { t("không", "no") });
-    for s in &stations {
+    let hidden_bookings = hidden(stations.iter().map(|s| s.bookings), o.k);
+    let hidden_calls = hidden(stations.iter().map(|s| s.video_calls), o.k);
+    for ((s, &no_bookings), &no_calls) in stations.iter().zip(&hidden_bookings).zip(&hidden_calls) {
         let flags = s.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ");
+        let unless = |hide: bool, cell: Cell| if hide { Cell::Empty } else { cell };
+        let what = [(no_bookings, "bookings"), (no_calls, "video_calls")];
         league.rows.push(vec![
             Cell::Int(s.rank as i64),
             Cell::Text(s.station.clone()),
             Cell::Text(s.name.clone()),
             s.go_live.map_or(Cell::Empty, Cell::Date),
             s.catchment.map_or(Cell::Empty, Cell::Int),
-            Cell::count(s.bookings),
-            Cell::number(s.rate),
-            Cell::number(s.rate_vs_median),
-            Cell::number(s.trend_vs_median),
-            Cell::count(s.video_calls),
+            unless(no_bookings, Cell::count(s.bookings)),
+            unless(no_bookings, Cell::number(s.rate)),
+            unless(no_bookings, Cell::number(s.rate_vs_median)),
+            unless(no_bookings, Cell::number(s.trend_vs_median)),
+            unless(no_calls, Cell::count(s.video_calls)),
             yes_no(s.trained),
             Cell::Text(if s.judged { flags } else { t("mới triển khai", "recently live") }),
+            Cell::Text(what.iter().filter(|w| w.0).map(|w| w.1).collect::<Vec<_>>().join(" ")),
         ]);
     }
     // Most reasons first, so that the worst cases lead the list.

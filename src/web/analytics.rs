@@ -2,7 +2,8 @@
 //! over HTTP, with the same parameters as `homedoc kpi` and `homedoc report`, scoped
 //! by the caller's role: evaluators and admins see everything; a provincial manager
 //! only their province (or the old provinces merged into it) and never the national
-//! scorecard; a donor only their project's donor-results, suppressed.
+//! scorecard, and with small counts suppressed (k for managers); a donor only their
+//! project's donor-results, suppressed.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use utoipa::IntoParams;
 use super::Shared;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Auth, Query};
-use crate::config::Settings;
+use crate::config::{Audience, Settings};
 use crate::domain::{BoundarySet, ProvinceCode};
 use crate::kpi::{Catalog, Engine, KpiError, KpiRequest, Snapshot};
 use crate::lake::Lake;
@@ -41,6 +42,15 @@ impl Analytics {
     pub async fn engine(&self, as_of: Option<&Snapshot>) -> Result<Engine, ServiceError> {
         let lake = Lake::new(&self.settings.lake).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Engine::open(&lake, self.catalog.clone(), self.settings.timezone, as_of).await.map_err(kpi_error)
+    }
+}
+
+/// Whom a role's outputs are for, as far as small-cell suppression goes.
+pub(crate) fn audience(role: Role) -> Audience {
+    match role {
+        Role::ProvincialManager => Audience::ProvincialManager,
+        Role::Donor => Audience::Donor,
+        _ => Audience::Open,
     }
 }
 
@@ -141,7 +151,10 @@ pub async fn kpi(
     };
     let as_of: Option<Snapshot> = parse("as_of", q.as_of.as_deref())?;
     let engine = a.engine(as_of.as_ref()).await?;
-    let result = engine.kpi(&id, &req).await.map_err(kpi_error)?;
+    let mut result = engine.kpi(&id, &req).await.map_err(kpi_error)?;
+    if let Some(k) = a.settings.suppression.k_for(audience(p.role)) {
+        crate::report::small_cells::suppress_result(&mut result, k);
+    }
     Ok(Json(result).into_response())
 }
 
@@ -201,7 +214,8 @@ pub async fn report(
         boundary,
         lang,
         targets: a.settings.targets,
-        k: a.settings.suppression.donor,
+        suppression: a.settings.suppression,
+        audience: audience(p.role),
     };
     let as_of: Option<Snapshot> = parse("as_of", q.as_of.as_deref())?;
     let engine = a.engine(as_of.as_ref()).await?;

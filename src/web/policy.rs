@@ -50,7 +50,8 @@ pub const POLICIES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users/{username}/reset", Access::Roles(&[Admin])),
     ("GET", "/api/v1/audit", Access::Roles(&[Admin])),
     ("GET", "/api/v1/pipelines", Access::Roles(&[Evaluator, Admin])),
-    // Raw KPIs are not suppressed: donors get their project's donor-results instead.
+    // A manager's KPIs come with small counts suppressed; donors get their project's
+    // donor-results instead.
     ("GET", "/api/v1/kpi/{id}", Access::Roles(&[ProvincialManager, Evaluator, Admin])),
     // Each report narrows this further by role and scope (see web::analytics).
     ("GET", "/api/v1/reports/{name}", Access::Roles(&[ProvincialManager, Evaluator, Donor, Admin])),

@@ -38,7 +38,8 @@ fn filters(period: &str, lang: Lang) -> Filters {
         station: None,
         targets: Default::default(),
         uptake: UptakeThresholds::parse(homedoc::kpi::uptake::BUILT_IN).unwrap(),
-        k: 10,
+        suppression: Default::default(),
+        audience: Default::default(),
     }
 }
 
@@ -179,7 +180,8 @@ async fn panels_show_the_figures_of_the_kpis_and_reports_they_name() {
         boundary: BoundarySet::P34,
         lang: Lang::En,
         targets: Default::default(),
-        k: 10,
+        suppression: Default::default(),
+        audience: Default::default(),
     };
     let report = homedoc::report::make(&engine, ReportName::DonorResults, args).await.unwrap();
     let counts = report.tables.iter().find(|t| t.id == "counts_by_sex").unwrap();

@@ -14,5 +14,6 @@ mod reference;
 mod reports;
 mod rollups;
 mod slt;
+mod small_cells;
 mod store;
 mod support;

@@ -151,7 +151,8 @@ fn filters(
         station: None,
         targets: a.settings.targets,
         uptake: a.catalog.uptake,
-        k: a.settings.suppression.donor,
+        suppression: a.settings.suppression,
+        audience: crate::web::analytics::audience(p.role),
     };
     match d.scope {
         Scope::National | Scope::Quality => {}
@@ -331,6 +332,16 @@ fn render(st: &Shared, r: &Request<'_>, view: &View, nav: &Nav<'_>) -> String {
         esc(&t("Phiên bản các bảng", "Table versions")),
         esc(&view.snapshot.to_string()),
     );
+    if let Some(k) = f.k() {
+        let _ = write!(
+            h,
+            "<p class=\"suppression\">{}</p>",
+            esc(&t(
+                &format!("Số đếm từ 1 đến {} được ẩn (kèm các ô có thể suy ra chúng); ô trống là ô bị ẩn.", k - 1),
+                &format!("Counts from 1 to {} are hidden (with the cells that would give them away); an empty cell is a hidden one.", k - 1),
+            ))
+        );
+    }
     let qs = query(&same_view(f));
     let _ = write!(h, "<p class=\"downloads\">{}: ", esc(&t("Tải xuống", "Download")));
     for fmt in ["csv", "xlsx", "html"] {
