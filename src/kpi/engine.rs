@@ -155,8 +155,13 @@ impl Engine {
         let mut rollups_fresh = true;
         for r in crate::rollup::ROLLUPS {
             let source = snapshot.0.get(r.source.name).map_or(0, |v| *v as i64);
-            let table = tables.iter().find(|t| t.def.name == r.table.name).and_then(|t| t.delta.as_ref());
-            rollups_fresh &= crate::rollup::reflected_version(lake, r, table).await? == source;
+            let delta = |def: &TableDef| tables.iter().find(|t| t.def.name == def.name).and_then(|t| t.delta.as_ref());
+            rollups_fresh &= crate::rollup::reflected_version(lake, r.table, r.source, delta(r.table)).await? == source;
+            // The views read the state tables too (the latest version of each entity).
+            if let Some(state) = r.state {
+                rollups_fresh &=
+                    crate::rollup::reflected_version(lake, state.table, r.source, delta(state.table)).await? == source;
+            }
         }
         let mut engine = Engine {
             catalog,
@@ -266,11 +271,32 @@ impl Engine {
             }
             ctx.register_table(t.def.name, t.provider.clone()).map_err(df)?;
         }
+        // The latest version of each entity of a change feed, which the views start
+        // from: the state table the rollup refresh keeps, when this engine serves from
+        // the rollups and they reflect the feed it opened; else worked out from the
+        // feed (the raw path, and the refresh itself, which computes a month from the
+        // rows it stands in for the feed).
+        let from_state = replace.is_none() && self.use_rollups && self.rollups_fresh;
         if let Some((def, rows)) = replace {
             let schema = rows.first().map_or_else(|| def.schema(), |b| b.schema());
             let table = MemTable::try_new(schema, vec![rows]).map_err(df)?;
             ctx.deregister_table(def.name).map_err(df)?;
             ctx.register_table(def.name, Arc::new(table)).map_err(df)?;
+        }
+        for r in crate::rollup::ROLLUPS {
+            let Some(state) = r.state else { continue };
+            let (feed, key) = (r.source.name, state.key);
+            let sql = if from_state {
+                format!("CREATE VIEW {feed}_latest AS SELECT * FROM {}", state.table.name)
+            } else {
+                // The highest feed number is the latest change (the feed is in commit
+                // order): a hash aggregate and a join, cheaper than a window.
+                format!(
+                    "CREATE VIEW {feed}_latest AS SELECT f.* FROM {feed} f \
+                     JOIN (SELECT max(seq) AS latest FROM {feed} GROUP BY {key}) l ON l.latest = f.seq"
+                )
+            };
+            ctx.sql(&sql).await.map_err(df)?;
         }
         // Views may use other views: register in passes until none is left, so the
         // files need no order.

@@ -102,10 +102,16 @@ fn seq_id(source: &TableDef) -> String {
     format!("seq:{}", source.name)
 }
 
-/// The source version a rollup table reflects (0 before its first refresh).
-pub async fn reflected_version(lake: &Lake, r: &Rollup, table: Option<&DeltaTable>) -> Result<i64, LakeError> {
+/// The version of `source` that a rollup or state table reflects (0 before its
+/// first refresh).
+pub async fn reflected_version(
+    lake: &Lake,
+    def: &TableDef,
+    source: &TableDef,
+    table: Option<&DeltaTable>,
+) -> Result<i64, LakeError> {
     match table {
-        Some(t) => lake.txn_version(r.table, t, &version_id(r.source)).await,
+        Some(t) => lake.txn_version(def, t, &version_id(source)).await,
         None => Ok(0),
     }
 }

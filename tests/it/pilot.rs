@@ -144,8 +144,9 @@ fn kpis_equal_duckdb_and_polars_over_the_files_of_the_delta_log() {
     }
 }
 
-/// Every KPI the rollups serve, for a year by province (in both boundary sets), by
-/// station and month, and by each group, equals its raw computation.
+/// Every KPI with fresh rollups (from the rollup tables, or the others from the state
+/// tables), for a year by province (in both boundary sets), by station and month, and
+/// by each group, equals its raw computation.
 #[test]
 fn kpis_from_rollups_equal_the_raw_computation_on_the_pilot() {
     let dir = pilot();
