@@ -63,7 +63,7 @@ fn request(cx: &Context<'_>, period: Period, by: By) -> KpiRequest {
 async fn kpi(cx: &Context<'_>, id: &str, req: &KpiRequest) -> Result<KpiResult, ReportError> {
     let mut r = cx.engine.kpi(id, req).await?;
     if let Some(k) = cx.f.k() {
-        crate::report::small_cells::suppress_result(&mut r, k);
+        r = crate::report::small_cells::suppressed(r, k).await;
     }
     if cx.dashboard.scope == Scope::Station {
         let station = cx.f.station.as_deref().unwrap_or_default();
@@ -275,9 +275,11 @@ async fn equity(
         None => kpi(cx, id, &base).await?.rows.first().and_then(|r| r.value),
     };
     if let Some(k) = cx.f.k() {
-        for (_, r) in &mut results {
-            crate::report::small_cells::suppress_result(r, k);
+        let mut shown = Vec::with_capacity(results.len());
+        for (g, r) in results {
+            shown.push((g, crate::report::small_cells::suppressed(r, k).await));
         }
+        results = shown;
     }
     let mut table = Table::new(
         "",

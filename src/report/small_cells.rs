@@ -94,6 +94,17 @@ pub fn suppress_result(result: &mut KpiResult, k: u32) -> Summary {
     summary
 }
 
+/// [`suppress_result`] on the blocking pool: a province's stations by group over a
+/// year is a few hundred milliseconds of flows, which must not hold up the server's
+/// other requests.
+pub async fn suppressed(mut result: KpiResult, k: u32) -> KpiResult {
+    let done = tokio::task::spawn_blocking(move || {
+        suppress_result(&mut result, k);
+        result
+    });
+    done.await.expect("suppression does not panic")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

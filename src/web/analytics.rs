@@ -153,7 +153,7 @@ pub async fn kpi(
     let engine = a.engine(as_of.as_ref()).await?;
     let mut result = engine.kpi(&id, &req).await.map_err(kpi_error)?;
     if let Some(k) = a.settings.suppression.k_for(audience(p.role)) {
-        crate::report::small_cells::suppress_result(&mut result, k);
+        result = crate::report::small_cells::suppressed(result, k).await;
     }
     Ok(Json(result).into_response())
 }
