@@ -10,7 +10,7 @@ use crate::chart::{self, Bar, Chart, Equity, Kind, Line, Multiples, Series, Stac
 use crate::domain::BoundarySet;
 use crate::kpi::targets::TargetRow;
 use crate::kpi::{By, Disaggregation, Grain, KpiRequest, KpiResult, Period};
-use crate::report::{Cell, ReportError, Table};
+use crate::report::{Cell, ReportError, Table, small_cells};
 
 use super::config::Panel;
 
@@ -63,7 +63,7 @@ fn request(cx: &Context<'_>, period: Period, by: By) -> KpiRequest {
 async fn kpi(cx: &Context<'_>, id: &str, req: &KpiRequest) -> Result<KpiResult, ReportError> {
     let mut r = cx.engine.kpi(id, req).await?;
     if let Some(k) = cx.f.k() {
-        r = crate::report::small_cells::suppressed(r, k).await;
+        r = small_cells::suppressed(r, k).await;
     }
     if cx.dashboard.scope == Scope::Station {
         let station = cx.f.station.as_deref().unwrap_or_default();
@@ -268,8 +268,7 @@ async fn equity(
         Some((_, r)) => {
             let numerator: f64 = r.rows.iter().map(|x| x.numerator).sum();
             let denominator = r.rows.iter().map(|x| x.denominator).sum::<Option<f64>>();
-            let small = |v: f64| cx.f.k().is_some_and(|k| crate::report::suppress::is_small(v, k));
-            let hidden = small(numerator) || denominator.is_some_and(small);
+            let hidden = cx.f.k().is_some_and(|k| small_cells::hides_ratio(numerator, denominator, k));
             if hidden { None } else { r.meta.unit.value(numerator, denominator) }
         }
         None => kpi(cx, id, &base).await?.rows.first().and_then(|r| r.value),
@@ -277,7 +276,7 @@ async fn equity(
     if let Some(k) = cx.f.k() {
         let mut shown = Vec::with_capacity(results.len());
         for (g, r) in results {
-            shown.push((g, crate::report::small_cells::suppressed(r, k).await));
+            shown.push((g, small_cells::suppressed(r, k).await));
         }
         results = shown;
     }
@@ -438,12 +437,8 @@ async fn targets(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Ta
     let mut rows: Vec<TargetRow> = cx.targets().await?.to_vec();
     // A small count achieved is hidden from an audience with a k, as in donor results.
     if let Some(k) = cx.f.k() {
-        let catalog = cx.engine.catalog();
-        for r in &mut rows {
-            let is_count = catalog.kpi(&r.indicator).is_some_and(|x| !x.meta.unit.is_ratio());
-            if is_count && r.actual.is_some_and(|a| crate::report::suppress::is_small(a, k)) {
-                (r.actual, r.achieved_pct, r.projected) = (None, None, None);
-            }
+        for r in rows.iter_mut().filter(|r| small_cells::hides_target(cx.engine.catalog(), r, k)) {
+            (r.actual, r.achieved_pct, r.projected) = (None, None, None);
         }
     }
     let table = crate::report::scorecard::targets_table(cx.engine, &rows, cx.f.lang);

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::small_cells;
 use super::suppress::{self, Grid};
 use super::{Cell, ChartKind, Report, ReportError, Table, freshness, tr};
 use crate::domain::BoundarySet;
@@ -79,8 +80,7 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
     .with_chart(ChartKind::Bar, None, "indicator_title", "achieved_pct");
     let title = |id: &str| engine.catalog().kpi(id).map_or(id.to_string(), |k| k.meta.title.get(lang).to_string());
     for r in engine.targets_of(o.period.end, o.thresholds, Some(("project", &o.project))).await? {
-        let is_count = engine.catalog().kpi(&r.indicator).is_some_and(|k| !k.meta.unit.is_ratio());
-        let hide = is_count && r.actual.is_some_and(|a| suppress::is_small(a, o.k));
+        let hide = small_cells::hides_target(engine.catalog(), &r, o.k);
         let shown = |v: Option<f64>| if hide { Cell::Empty } else { Cell::number(v) };
         targets.rows.push(vec![
             Cell::Text(r.indicator.clone()),
@@ -188,7 +188,7 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
                 for c in 0..=sexes.len() {
                     let (n, d) = totals(rows.get(r).map(String::as_str), sexes.get(c).map(String::as_str));
                     let (code, name, sex) = labels(r, c);
-                    let hidden = suppress::is_small(n, o.k) || suppress::is_small(d, o.k);
+                    let hidden = small_cells::hides_ratio(n, Some(d), o.k);
                     rates.rows.push(vec![
                         Cell::Text(id.clone()),
                         Cell::Text(code),

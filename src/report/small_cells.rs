@@ -94,6 +94,18 @@ pub fn suppress_result(result: &mut KpiResult, k: u32) -> Summary {
     summary
 }
 
+/// Whether a rate is hidden on its own: either count it is made of is small.
+pub fn hides_ratio(numerator: f64, denominator: Option<f64>, k: u32) -> bool {
+    suppress::is_small(numerator, k) || denominator.is_some_and(|d| suppress::is_small(d, k))
+}
+
+/// Whether a target's achievement is hidden: the actual is a small count (a rate's
+/// actual is published, its counts are not).
+pub fn hides_target(catalog: &crate::kpi::Catalog, row: &crate::kpi::targets::TargetRow, k: u32) -> bool {
+    let is_count = catalog.kpi(&row.indicator).is_some_and(|x| !x.meta.unit.is_ratio());
+    is_count && row.actual.is_some_and(|a| suppress::is_small(a, k))
+}
+
 /// [`suppress_result`] on the blocking pool: a province's stations by group over a
 /// year is a few hundred milliseconds of flows, which must not hold up the server's
 /// other requests.
