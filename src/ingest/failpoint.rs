@@ -17,6 +17,8 @@ pub const BETWEEN_TABLES: &str = "between_tables";
 
 /// In a rollup refresh, after the state table commit, before the rollup commit.
 pub const ROLLUP_BETWEEN_TABLES: &str = "rollup_between_tables";
+/// In a rollup refresh, after the daily rollup commit, before the monthly one.
+pub const ROLLUP_BEFORE_MONTHLY: &str = "rollup_before_monthly";
 
 pub const STAGES: [&str; 4] = [FILES_WRITTEN, BEFORE_COMMIT, AFTER_COMMIT, BETWEEN_TABLES];
 

@@ -156,7 +156,9 @@ impl Engine {
         for r in crate::rollup::ROLLUPS {
             let source = snapshot.0.get(r.source.name).map_or(0, |v| *v as i64);
             let delta = |def: &TableDef| tables.iter().find(|t| t.def.name == def.name).and_then(|t| t.delta.as_ref());
-            rollups_fresh &= crate::rollup::reflected_version(lake, r.table, r.source, delta(r.table)).await? == source;
+            for table in [r.table, r.monthly] {
+                rollups_fresh &= crate::rollup::reflected_version(lake, table, r.source, delta(table)).await? == source;
+            }
             // The views read the state tables too (the latest version of each entity).
             if let Some(state) = r.state {
                 rollups_fresh &=
@@ -400,7 +402,7 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return vec![e.to_string()],
         };
-        if let Err(e) = frame::register_empty(&ctx) {
+        if let Err(e) = frame::register_empty(&ctx).await {
             return vec![e.to_string()];
         }
         let mut problems = Vec::new();
@@ -543,7 +545,10 @@ impl Engine {
         let before = frame::register_periods(&ctx, periods).map_err(df)?;
         frame::register_units(&ctx, &pairs).map_err(df)?;
         let sql = match &kpi.rollup_sql {
-            Some(sql) if self.served_from_rollups(id) => sql,
+            Some(sql) if self.served_from_rollups(id) => {
+                frame::register_rollup_views(&ctx, periods).await.map_err(df)?;
+                sql
+            }
             _ => &kpi.sql,
         };
         let frame = self.plan(&ctx, sql, req.group, before).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;

@@ -9,16 +9,22 @@
 //!   (`$before`) standing for all earlier days. A to-date figure joins it on
 //!   `greatest(event_day, $before)`.
 //! - `units(facility, unit)`: every facility in scope and the unit it reports under.
+//!
+//! For the rollups, [`register_rollup_views`] adds `<rollup>_in_period` and
+//! `<rollup>_to_date`: a rollup's rows with the period they count in, read from its
+//! monthly table for whole calendar months and from its daily table for the other days.
 
 use std::sync::Arc;
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate};
 use datafusion::arrow::array::{ArrayRef, Date32Array, StringArray};
 use datafusion::arrow::datatypes::{Date32Type, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
 
 use super::period::Period;
 
@@ -75,6 +81,128 @@ pub fn register_periods(ctx: &SessionContext, periods: &[Period]) -> Result<Naiv
     Ok(before)
 }
 
+/// The first day of the month after `day`'s.
+fn next_month(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).expect("day 1") + Months::new(1)
+}
+
+/// How the rollup views read a set of periods: whole calendar months from the monthly
+/// tables, every other day from the daily tables.
+#[derive(Debug, Default, PartialEq)]
+struct Spans<'a> {
+    /// (month's first day, period) for each month a period holds whole.
+    months: Vec<(NaiveDate, &'a Period)>,
+    /// (day, period) for each day of a period outside those months.
+    days: Vec<(NaiveDate, &'a Period)>,
+    /// (first day not covered by whole months, period): to date, every month before it.
+    to_date_months: Vec<(NaiveDate, &'a Period)>,
+    /// (day, period) for the days of a period's last, partial month, up to its end.
+    to_date_days: Vec<(NaiveDate, &'a Period)>,
+}
+
+impl<'a> Spans<'a> {
+    fn of(periods: &'a [Period]) -> Self {
+        let mut out = Spans::default();
+        for p in periods {
+            let mut day = p.start;
+            while day <= p.end {
+                let month_end = next_month(day) - Days::new(1);
+                if day.day() == 1 && month_end <= p.end {
+                    out.months.push((day, p));
+                    day = month_end + Days::new(1);
+                } else {
+                    out.days.push((day, p));
+                    day = day + Days::new(1);
+                }
+            }
+            // Whole months reach the end of the period when it ends on a month's last day.
+            let whole_until = if next_month(p.end) == p.end + Days::new(1) {
+                p.end + Days::new(1)
+            } else {
+                p.end.with_day(1).expect("day 1")
+            };
+            out.to_date_months.push((whole_until, p));
+            out.to_date_days.extend(whole_until.iter_days().take_while(|d| *d <= p.end).map(|d| (d, p)));
+        }
+        out
+    }
+
+    /// The days the daily tables are read for, as a filter on `day` (runs of
+    /// consecutive days, so that the scan can skip files by their statistics).
+    fn daily_filter(&self) -> Expr {
+        let mut days: Vec<NaiveDate> = self.days.iter().chain(&self.to_date_days).map(|(d, _)| *d).collect();
+        days.sort();
+        days.dedup();
+        let date = |d: NaiveDate| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d))));
+        let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+        for d in days {
+            match runs.last_mut() {
+                Some((_, end)) if *end + Days::new(1) == d => *end = d,
+                _ => runs.push((d, d)),
+            }
+        }
+        runs.into_iter()
+            .map(|(a, b)| col("day").between(date(a), date(b)))
+            .reduce(Expr::or)
+            .unwrap_or_else(|| lit(false))
+    }
+}
+
+fn register_spans(
+    ctx: &SessionContext,
+    name: &str,
+    first: &str,
+    rows: &[(NaiveDate, &Period)],
+) -> Result<(), DataFusionError> {
+    let labels: Vec<String> = rows.iter().map(|(_, p)| p.to_string()).collect();
+    register(
+        ctx,
+        name,
+        vec![
+            (first, dates(rows.iter().map(|(d, _)| *d))),
+            ("period", strings(labels.iter().map(String::as_str))),
+            ("period_end", dates(rows.iter().map(|(_, p)| p.end))),
+        ],
+    )
+}
+
+/// Registers, for each rollup, `<rollup>_in_period` and `<rollup>_to_date`: its rows
+/// with `period` and `period_end`, each row once per period it counts in. Whole
+/// months come from the monthly table; the daily table is read only for the other
+/// days, so a request of whole months never opens it.
+pub async fn register_rollup_views(ctx: &SessionContext, periods: &[Period]) -> Result<(), DataFusionError> {
+    let spans = Spans::of(periods);
+    register_spans(ctx, "rollup_months", "day", &spans.months)?;
+    register_spans(ctx, "rollup_days", "day", &spans.days)?;
+    register_spans(ctx, "rollup_to_date_months", "whole_until", &spans.to_date_months)?;
+    register_spans(ctx, "rollup_to_date_days", "day", &spans.to_date_days)?;
+    let filter = spans.daily_filter();
+    for r in crate::rollup::ROLLUPS {
+        let name = r.name();
+        let (daily, monthly) = (r.table.name, r.monthly.name);
+        let edges = ctx.table(daily).await?.filter(filter.clone())?;
+        ctx.register_table(format!("{name}_edge_days"), edges.into_view())?;
+        // Table names are the rollups' own constants: no request text reaches the SQL.
+        for sql in [
+            format!(
+                "CREATE VIEW {name}_in_period AS \
+                 SELECT c.period, c.period_end, r.* FROM {monthly} r JOIN rollup_months c ON c.day = r.day \
+                 UNION ALL \
+                 SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_days c ON c.day = r.day"
+            ),
+            format!(
+                "CREATE VIEW {name}_to_date AS \
+                 SELECT c.period, c.period_end, r.* FROM {monthly} r JOIN rollup_to_date_months c ON r.day < c.whole_until \
+                 UNION ALL \
+                 SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_to_date_days c ON c.day = r.day"
+            ),
+        ] {
+            ctx.sql(&sql).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Registers `units` from (facility, unit) pairs.
 pub fn register_units(ctx: &SessionContext, units: &[(String, String)]) -> Result<(), DataFusionError> {
     register(
@@ -87,9 +215,64 @@ pub fn register_units(ctx: &SessionContext, units: &[(String, String)]) -> Resul
     )
 }
 
-/// The request tables' schemas, for planning KPIs with no request (`homedoc check`).
-pub fn register_empty(ctx: &SessionContext) -> Result<(), DataFusionError> {
-    register_periods(ctx, &[Period::day(NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date"))])?;
+/// The request tables' schemas and the rollup views, for planning KPIs with no
+/// request (`homedoc check`).
+pub async fn register_empty(ctx: &SessionContext) -> Result<(), DataFusionError> {
+    let periods = [Period::day(NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date"))];
+    register_periods(ctx, &periods)?;
+    register_rollup_views(ctx, &periods).await?;
     register_units(ctx, &[])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn whole_months_come_from_the_monthly_tables_and_the_rest_day_by_day() {
+        let p: Period = "2024-01-30..2024-04-02".parse().unwrap();
+        let periods = [p];
+        let s = Spans::of(&periods);
+        let months: Vec<NaiveDate> = s.months.iter().map(|(m, _)| *m).collect();
+        assert_eq!(months, [d("2024-02-01"), d("2024-03-01")]);
+        let days: Vec<NaiveDate> = s.days.iter().map(|(m, _)| *m).collect();
+        assert_eq!(days, [d("2024-01-30"), d("2024-01-31"), d("2024-04-01"), d("2024-04-02")]);
+        // To date: every month before April, then April's first two days.
+        assert_eq!(s.to_date_months[0].0, d("2024-04-01"));
+        assert_eq!(s.to_date_days.iter().map(|(x, _)| *x).collect::<Vec<_>>(), [d("2024-04-01"), d("2024-04-02")]);
+    }
+
+    #[test]
+    fn a_period_of_whole_months_reads_no_day() {
+        let periods: Vec<Period> =
+            ["2024", "2024-Q3", "2024-02", "FY2025"].iter().map(|p| p.parse().unwrap()).collect();
+        let s = Spans::of(&periods);
+        assert!(s.days.is_empty() && s.to_date_days.is_empty(), "{s:?}");
+        assert_eq!(s.months.len(), 12 + 3 + 1 + 12);
+        assert_eq!(s.to_date_months[1].0, d("2024-10-01"));
+        assert_eq!(s.daily_filter(), lit(false));
+        // Every day of every period counted exactly once.
+        for p in &periods {
+            let covered: u64 =
+                s.months.iter().filter(|(_, q)| *q == p).map(|(m, _)| (next_month(*m) - *m).num_days() as u64).sum();
+            assert_eq!(covered, p.days());
+        }
+    }
+
+    #[test]
+    fn a_week_is_read_day_by_day_in_one_run() {
+        let periods = ["2026-W27".parse::<Period>().unwrap()];
+        let s = Spans::of(&periods);
+        assert!(s.months.is_empty());
+        assert_eq!(s.days.len(), 7);
+        let date = |x: &str| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d(x)))));
+        // 29 June to 5 July; to date, 1 to 5 July: one run.
+        assert_eq!(s.to_date_months[0].0, d("2026-07-01"));
+        assert_eq!(s.daily_filter(), col("day").between(date("2026-06-29"), date("2026-07-05")));
+    }
 }

@@ -303,10 +303,8 @@ impl Engine {
             // after it: counting a station's launch as its normal level would make a
             // young station look as if it were climbing, and hide its fall.
             let settled = s.go_live.map(|g| g + Days::new(7 * u64::from(t.baseline_skip_weeks)));
-            let base: Vec<u32> = w
-                .weeks_in(&w.earlier)
-                .filter(|&i| settled.is_some_and(|d| w.weeks[i as usize].start >= d))
-                .collect();
+            let base: Vec<u32> =
+                w.weeks_in(&w.earlier).filter(|&i| settled.is_some_and(|d| w.weeks[i as usize].start >= d)).collect();
             let base_count: f64 = base.iter().map(|&i| weeks.sum(i..i + 1)).sum();
             let bookings = weeks.sum(w.weeks_in(&w.window));
             let rate = s.catchment.filter(|c| *c > 0).map(|c| 1000.0 * bookings / c as f64);

@@ -451,6 +451,17 @@ pub const TRAINING_DAILY: TableDef = TableDef {
     key: &["month", "facility", "day", "staff_code"],
 };
 
+// Month-level rollups: the day-level rows summed per facility, calendar month (`day`
+// is the month's first day) and group, with the same columns. A period's whole
+// months read these, its other days the day-level table: a report over years reads
+// about a tenth of the rows. `month` is again the partition the rows came from.
+
+pub const ACCOUNT_MONTHLY: TableDef = TableDef { name: "account_monthly", ..ACCOUNT_DAILY };
+pub const APPOINTMENT_MONTHLY: TableDef = TableDef { name: "appointment_monthly", ..APPOINTMENT_DAILY };
+pub const VIDEO_CALL_MONTHLY: TableDef = TableDef { name: "video_call_monthly", ..VIDEO_CALL_DAILY };
+pub const TELEMEDICINE_MONTHLY: TableDef = TableDef { name: "telemedicine_monthly", ..TELEMEDICINE_DAILY };
+pub const TRAINING_MONTHLY: TableDef = TableDef { name: "training_monthly", ..TRAINING_DAILY };
+
 /// Every table of the lake.
 pub const TABLES: &[TableDef] = &[
     ACCOUNTS,
@@ -474,6 +485,11 @@ pub const TABLES: &[TableDef] = &[
     VIDEO_CALL_DAILY,
     TELEMEDICINE_DAILY,
     TRAINING_DAILY,
+    ACCOUNT_MONTHLY,
+    APPOINTMENT_MONTHLY,
+    VIDEO_CALL_MONTHLY,
+    TELEMEDICINE_MONTHLY,
+    TRAINING_MONTHLY,
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {

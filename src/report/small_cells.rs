@@ -51,11 +51,8 @@ pub fn hidden_rows(result: &KpiResult, k: u32) -> (Vec<bool>, Summary) {
         let units = index(|r| r.unit.as_str());
         let groups = index(|r| r.group.as_str());
         let at = |i: usize| (units[result.rows[i].unit.as_str()], groups[result.rows[i].group.as_str()]);
-        let measures: &[fn(&crate::kpi::KpiRow) -> f64] = if unit.is_ratio() {
-            &[|r| r.numerator, |r| r.denominator.unwrap_or(0.0)]
-        } else {
-            &[|r| r.numerator]
-        };
+        let measures: &[fn(&crate::kpi::KpiRow) -> f64] =
+            if unit.is_ratio() { &[|r| r.numerator, |r| r.denominator.unwrap_or(0.0)] } else { &[|r| r.numerator] };
         for measure in measures {
             let mut cells = vec![vec![0.0; groups.len()]; units.len()];
             for &i in rows {
@@ -179,7 +176,12 @@ mod tests {
     fn partners_are_added_until_the_hidden_sum_passes_k() {
         let r = result(
             ValueUnit::Count,
-            &[("P", "A", "all", 1.0, None), ("P", "B", "all", 2.0, None), ("P", "C", "all", 2.0, None), ("P", "D", "all", 50.0, None)],
+            &[
+                ("P", "A", "all", 1.0, None),
+                ("P", "B", "all", 2.0, None),
+                ("P", "C", "all", 2.0, None),
+                ("P", "D", "all", 50.0, None),
+            ],
         );
         let (hidden, s) = hidden_rows(&r, 5);
         // 1 + 2 + 2 = 5 is not wider than k; the next smallest (50) goes too.
@@ -213,7 +215,11 @@ mod tests {
 
     #[test]
     fn a_rate_hides_with_its_small_numerator_and_minutes_are_not_counts() {
-        let rows = [("P", "A", "all", 2.0, Some(100.0)), ("P", "B", "all", 30.0, Some(90.0)), ("P", "C", "all", 40.0, Some(80.0))];
+        let rows = [
+            ("P", "A", "all", 2.0, Some(100.0)),
+            ("P", "B", "all", 30.0, Some(90.0)),
+            ("P", "C", "all", 40.0, Some(80.0)),
+        ];
         let (hidden, _) = hidden_rows(&result(ValueUnit::Percent, &rows), 5);
         assert_eq!(hidden, [true, true, false]);
         let (hidden, s) = hidden_rows(&result(ValueUnit::Minutes, &rows), 5);

@@ -421,7 +421,9 @@ mod tests {
         for round in 0..60 {
             let (rows, cols) = (rng.random_range(1..6), rng.random_range(1..5));
             let cells = (0..rows)
-                .map(|_| (0..cols).map(|_| if rng.random_bool(0.2) { 0.0 } else { rng.random_range(1..30) as f64 }).collect())
+                .map(|_| {
+                    (0..cols).map(|_| if rng.random_bool(0.2) { 0.0 } else { rng.random_range(1..30) as f64 }).collect()
+                })
                 .collect();
             let g = Grid::from_cells(cells);
             let hidden: Vec<Vec<bool>> =
@@ -429,7 +431,10 @@ mod tests {
             for (cell, lo, hi) in audit(&g, &hidden) {
                 let (flo, fhi) = flow_range(&g, &hidden, cell);
                 let same = |a: f64, b: f64| (a.is_infinite() && b > 1e6) || (a - b).abs() < 1e-6;
-                assert!(same(flo, lo) && same(fhi, hi), "round {round}, {cell:?}: flows [{flo}, {fhi}], LP [{lo}, {hi}]");
+                assert!(
+                    same(flo, lo) && same(fhi, hi),
+                    "round {round}, {cell:?}: flows [{flo}, {fhi}], LP [{lo}, {hi}]"
+                );
             }
         }
     }

@@ -1,6 +1,6 @@
-//! Rollups: day-level tables the KPIs read instead of the event feeds, kept up to date
-//! after each ingestion so that a report's cost follows the number of facilities and
-//! days, not the number of events.
+//! Rollups: day- and month-level tables the KPIs read instead of the event feeds, kept
+//! up to date after each ingestion so that a report's cost follows the number of
+//! facilities and months (or days), not the number of events.
 //!
 //! A change feed holds every version of every entity, so its rollup goes through a
 //! state table (the latest version of each entity) partitioned by the entity's birth
@@ -12,13 +12,14 @@
 //!
 //! The rollup rows are computed by `sql/rollups/<table>.sql` over the same views the
 //! raw KPIs use (with the source table standing for the rows of one month), so the
-//! cleaning rules live in one place. Each commit records, as Delta application
+//! cleaning rules live in one place; the monthly table sums those day rows per
+//! calendar month and is committed right after the daily one, with the same months. Each commit records, as Delta application
 //! transactions, the source version it reflects (`version:<source>`) and for feeds the
 //! highest feed number merged (`seq:<source>`); the engine serves a KPI from rollups
 //! only when every rollup reflects exactly the source versions it opened.
 //!
-//! A crash between the state commit and the rollup commit is repaired by the next
-//! refresh: it starts from the lower of the two watermarks, the merge keeps each
+//! A crash between the state, daily and monthly commits is repaired by the next
+//! refresh: it starts from the lowest of the watermarks, the merge keeps each
 //! entity's highest feed number (so merging twice changes nothing), and a month's
 //! rollup rows are always recomputed whole.
 
@@ -36,9 +37,9 @@ use deltalake::kernel::Transaction;
 
 use crate::kpi::{Catalog, Engine, KpiError};
 use crate::lake::schema::{
-    ACCOUNT_DAILY, ACCOUNT_STATE, ACCOUNTS, APPOINTMENT_DAILY, APPOINTMENT_STATE, APPOINTMENTS, TELEMEDICINE_DAILY,
-    TELEMEDICINE_SESSIONS, TRAINING_ATTENDANCE, TRAINING_DAILY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_STATE,
-    VIDEO_CALLS,
+    ACCOUNT_DAILY, ACCOUNT_MONTHLY, ACCOUNT_STATE, ACCOUNTS, APPOINTMENT_DAILY, APPOINTMENT_MONTHLY, APPOINTMENT_STATE,
+    APPOINTMENTS, TELEMEDICINE_DAILY, TELEMEDICINE_MONTHLY, TELEMEDICINE_SESSIONS, TRAINING_ATTENDANCE, TRAINING_DAILY,
+    TRAINING_MONTHLY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_MONTHLY, VIDEO_CALL_STATE, VIDEO_CALLS,
 };
 use crate::lake::{Appender, Lake, LakeError};
 
@@ -62,33 +63,45 @@ pub struct State {
     pub born: &'static str,
 }
 
-/// A rollup table and the lake table it follows.
+/// A rollup table, its monthly twin and the lake table it follows.
 #[derive(Debug, Clone, Copy)]
 pub struct Rollup {
     pub table: &'static TableDef,
+    pub monthly: &'static TableDef,
     pub source: &'static TableDef,
     /// Present for change feeds.
     pub state: Option<State>,
 }
 
+impl Rollup {
+    /// What the rollup counts (`appointment`): its views are `<name>_in_period` and
+    /// `<name>_to_date`.
+    pub fn name(&self) -> &'static str {
+        self.table.name.strip_suffix("_daily").unwrap_or(self.table.name)
+    }
+}
+
 pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         table: &ACCOUNT_DAILY,
+        monthly: &ACCOUNT_MONTHLY,
         source: &ACCOUNTS,
         state: Some(State { table: &ACCOUNT_STATE, key: "account_key", born: "created_at" }),
     },
     Rollup {
         table: &APPOINTMENT_DAILY,
+        monthly: &APPOINTMENT_MONTHLY,
         source: &APPOINTMENTS,
         state: Some(State { table: &APPOINTMENT_STATE, key: "appointment_id", born: "booked_at" }),
     },
     Rollup {
         table: &VIDEO_CALL_DAILY,
+        monthly: &VIDEO_CALL_MONTHLY,
         source: &VIDEO_CALLS,
         state: Some(State { table: &VIDEO_CALL_STATE, key: "call_id", born: "started_at" }),
     },
-    Rollup { table: &TELEMEDICINE_DAILY, source: &TELEMEDICINE_SESSIONS, state: None },
-    Rollup { table: &TRAINING_DAILY, source: &TRAINING_ATTENDANCE, state: None },
+    Rollup { table: &TELEMEDICINE_DAILY, monthly: &TELEMEDICINE_MONTHLY, source: &TELEMEDICINE_SESSIONS, state: None },
+    Rollup { table: &TRAINING_DAILY, monthly: &TRAINING_MONTHLY, source: &TRAINING_ATTENDANCE, state: None },
 ];
 
 /// Feed rows merged per commit: bounds memory on a first build over years of history.
@@ -178,16 +191,19 @@ async fn refresh_feed(
     let version = report.source_version;
     let mut state_table = lake.open(state.table).await?;
     let mut rollup_table = lake.open(r.table).await?;
+    let mut monthly_table = lake.open(r.monthly).await?;
     let (vid, sid) = (version_id(r.source), seq_id(r.source));
     let state_version = lake.txn_version(state.table, &state_table, &vid).await?;
     let rollup_version = lake.txn_version(r.table, &rollup_table, &vid).await?;
-    if state_version == version && rollup_version == version {
+    let monthly_version = lake.txn_version(r.monthly, &monthly_table, &vid).await?;
+    if state_version == version && rollup_version == version && monthly_version == version {
         return Ok(report);
     }
     let mut from = lake
         .txn_version(state.table, &state_table, &sid)
         .await?
-        .min(lake.txn_version(r.table, &rollup_table, &sid).await?);
+        .min(lake.txn_version(r.table, &rollup_table, &sid).await?)
+        .min(lake.txn_version(r.monthly, &monthly_table, &sid).await?);
     let last = lake.max_of(r.source, &source, "seq").await?.unwrap_or(0);
     let names: Vec<&str> = r.source.columns.iter().map(|c| c.name).collect();
     let mut months_done = BTreeSet::new();
@@ -195,7 +211,7 @@ async fn refresh_feed(
         let to = (from + chunk).min(last);
         let done = to >= last;
         let mut months = BTreeSet::new();
-        let (mut state_adds, mut rollup_adds) = (Vec::new(), Vec::new());
+        let (mut state_adds, mut rollup_adds, mut monthly_adds) = (Vec::new(), Vec::new(), Vec::new());
         if to > from {
             let filter = col("seq").gt(lit(from)).and(col("seq").lt_eq(lit(to)));
             let changes = lake.scan(r.source, &source, &names, Some(filter)).await?;
@@ -203,6 +219,7 @@ async fn refresh_feed(
             let by_month = latest_by_month(engine, r.source, state, changes).await?;
             let mut state_writer = Appender::new(state.table, &state_table)?;
             let mut rollup_writer = Appender::new(r.table, &rollup_table)?;
+            let mut monthly_writer = Appender::new(r.monthly, &monthly_table)?;
             for (month, rows) in by_month {
                 let filter = col("month").eq(lit(month.clone()));
                 let mut merged = lake.scan(state.table, &state_table, &names, Some(filter)).await?;
@@ -211,14 +228,19 @@ async fn refresh_feed(
                 for b in &merged {
                     state_writer.write(b.clone()).await?;
                 }
-                for b in build_month(engine, r, &month, merged).await? {
+                let days = build_month(engine, r, &month, merged).await?;
+                for b in &days {
                     report.rollup_rows += b.num_rows() as u64;
-                    rollup_writer.write(b).await?;
+                    rollup_writer.write(b.clone()).await?;
+                }
+                for b in by_calendar_month(engine, r, days).await? {
+                    monthly_writer.write(b).await?;
                 }
                 months.insert(month);
             }
             state_adds = state_writer.finish().await?;
             rollup_adds = rollup_writer.finish().await?;
+            monthly_adds = monthly_writer.finish().await?;
         }
         let mut txns = vec![Transaction::new(&sid, to)];
         if done {
@@ -226,7 +248,9 @@ async fn refresh_feed(
         }
         lake.commit_replace_partitions(state.table, &mut state_table, &months, state_adds, txns.clone()).await?;
         crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BETWEEN_TABLES);
-        lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns).await?;
+        lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns.clone()).await?;
+        crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
+        lake.commit_replace_partitions(r.monthly, &mut monthly_table, &months, monthly_adds, txns).await?;
         report.commits += 1;
         progress(&format!("{}: feed up to {to} of {last}, {} month(s) recomputed", r.table.name, months.len()));
         months_done.extend(months);
@@ -317,6 +341,34 @@ async fn build_month(
     batches.iter().map(|b| conform(r.table, b, Some(month))).collect()
 }
 
+/// A rollup's day rows summed per calendar month: the key columns stay (`day`
+/// becomes its month's first day), the measures are summed.
+async fn by_calendar_month(
+    engine: &Engine,
+    r: &Rollup,
+    days: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>, RollupError> {
+    if days.is_empty() {
+        return Ok(days);
+    }
+    let def = r.monthly;
+    let mut select = Vec::new();
+    let mut group = Vec::new();
+    for (i, c) in def.columns.iter().enumerate() {
+        if c.name == "day" {
+            select.push("CAST(date_trunc('month', CAST(day AS TIMESTAMP)) AS DATE) AS day".to_string());
+            group.push((i + 1).to_string());
+        } else if def.key.contains(&c.name) {
+            select.push(c.name.to_string());
+            group.push((i + 1).to_string());
+        } else {
+            select.push(format!("sum({0}) AS {0}", c.name));
+        }
+    }
+    let sql = format!("SELECT {} FROM incoming GROUP BY {}", select.join(", "), group.join(", "));
+    run(engine, def, days, &sql).await
+}
+
 /// A batch with exactly the table's columns and types; `month` fills the partition
 /// column when the query does not return it.
 fn conform(def: &TableDef, batch: &RecordBatch, month: Option<&str>) -> Result<RecordBatch, RollupError> {
@@ -356,8 +408,13 @@ async fn refresh_drop(
     let Some(source) = source else { return Ok(report) };
     let version = report.source_version;
     let mut rollup_table = lake.open(r.table).await?;
+    let mut monthly_table = lake.open(r.monthly).await?;
     let vid = version_id(r.source);
-    let seen = lake.txn_version(r.table, &rollup_table, &vid).await?;
+    // The monthly table is committed second: a crash between the two leaves it behind.
+    let seen = lake
+        .txn_version(r.table, &rollup_table, &vid)
+        .await?
+        .min(lake.txn_version(r.monthly, &monthly_table, &vid).await?);
     if seen == version {
         return Ok(report);
     }
@@ -374,17 +431,24 @@ async fn refresh_drop(
     let months: BTreeSet<String> = now.symmetric_difference(&then).map(|(_, m)| m.clone()).collect();
     let names: Vec<&str> = r.source.columns.iter().map(|c| c.name).collect();
     let mut writer = Appender::new(r.table, &rollup_table)?;
+    let mut monthly_writer = Appender::new(r.monthly, &monthly_table)?;
     for month in &months {
         let rows = lake.scan(r.source, &source, &names, Some(col("month").eq(lit(month.clone())))).await?;
         report.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        for b in build_month(engine, r, month, rows).await? {
+        let days = build_month(engine, r, month, rows).await?;
+        for b in &days {
             report.rollup_rows += b.num_rows() as u64;
-            writer.write(b).await?;
+            writer.write(b.clone()).await?;
+        }
+        for b in by_calendar_month(engine, r, days).await? {
+            monthly_writer.write(b).await?;
         }
     }
-    let adds = writer.finish().await?;
-    lake.commit_replace_partitions(r.table, &mut rollup_table, &months, adds, vec![Transaction::new(&vid, version)])
-        .await?;
+    let (adds, monthly_adds) = (writer.finish().await?, monthly_writer.finish().await?);
+    let txns = vec![Transaction::new(&vid, version)];
+    lake.commit_replace_partitions(r.table, &mut rollup_table, &months, adds, txns.clone()).await?;
+    crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
+    lake.commit_replace_partitions(r.monthly, &mut monthly_table, &months, monthly_adds, txns).await?;
     report.commits = 1;
     progress(&format!("{}: {} month(s) recomputed", r.table.name, months.len()));
     report.months = months.into_iter().collect();

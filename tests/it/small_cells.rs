@@ -68,7 +68,8 @@ async fn a_manager_sees_no_small_count_and_cannot_work_one_out_from_the_total() 
     // The province-stations report: a manager's league table hides small bookings
     // and what is computed from them, and says so in its own column.
     let report = "/api/v1/reports/province-stations?period=2026-Q3&province=08&lang=en";
-    let league = |r: &Value| r["tables"].as_array().unwrap().iter().find(|t| t["id"] == "league").unwrap()["rows"].clone();
+    let league =
+        |r: &Value| r["tables"].as_array().unwrap().iter().find(|t| t["id"] == "league").unwrap()["rows"].clone();
     let (full, shown) = (league(&json(&eva, report).await), league(&json(&man, report).await));
     let (full, shown) = (full.as_array().unwrap(), shown.as_array().unwrap());
     assert!(full.iter().any(|r| small(r["bookings"].as_f64().unwrap())), "the sample has small stations");
@@ -76,7 +77,8 @@ async fn a_manager_sees_no_small_count_and_cannot_work_one_out_from_the_total() 
     for (f, m) in full.iter().zip(shown) {
         assert_eq!((&f["rank"], &f["station"], &f["flags"]), (&m["rank"], &m["station"], &m["flags"]));
         let hidden = m["suppressed"].as_str().unwrap().split_whitespace().collect::<Vec<_>>();
-        for (column, derived) in [("bookings", &["bookings_per_1000", "vs_province_median"][..]), ("video_calls", &[])] {
+        for (column, derived) in [("bookings", &["bookings_per_1000", "vs_province_median"][..]), ("video_calls", &[])]
+        {
             if hidden.contains(&column) {
                 for c in std::iter::once(&column).chain(derived) {
                     assert!(m[*c].is_null(), "{c} of {m}");

@@ -1,9 +1,8 @@
 -- Accounts per 1,000 catchment population from the rollups.
 WITH accounts AS (
-    SELECT c.period, u.unit, sum(r.created) AS n
-    FROM account_daily r
+    SELECT r.period, u.unit, sum(r.created) AS n
+    FROM account_to_date r
     JOIN units u ON u.facility = r.facility
-    JOIN calendar_to_date c ON c.day = greatest(r.day, CAST($before AS DATE))
     WHERE r.dim = 'all'
     GROUP BY 1, 2
 ), population AS (

@@ -1,8 +1,7 @@
 -- Accounts registered from the rollups: the sum of created over the days of each period.
-SELECT c.period, u.unit, r.grp, sum(r.created) AS numerator, NULL AS denominator
-FROM account_daily r
+SELECT r.period, u.unit, r.grp, sum(r.created) AS numerator, NULL AS denominator
+FROM account_in_period r
 JOIN units u ON u.facility = r.facility
-JOIN calendar c ON c.day = r.day
 WHERE r.dim = $grp
 GROUP BY 1, 2, 3
 HAVING sum(r.created) > 0

@@ -1,6 +1,5 @@
 -- Course completions from the rollups.
-SELECT c.period, u.unit, 'all' AS grp, sum(r.completions) AS numerator, NULL AS denominator
-FROM training_daily r
+SELECT r.period, u.unit, 'all' AS grp, sum(r.completions) AS numerator, NULL AS denominator
+FROM training_in_period r
 JOIN units u ON u.facility = r.facility
-JOIN calendar c ON c.day = r.day
 GROUP BY 1, 2, 3

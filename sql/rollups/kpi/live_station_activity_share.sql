@@ -1,5 +1,5 @@
 -- Share of live stations with any activity from the rollups: a station is active in
--- a period when a day of it has an appointment booked or a video call started.
+-- a period when a month or day of it has an appointment booked or a video call started.
 WITH live AS (
     SELECT p.period, u.unit, s.station
     FROM periods p
@@ -7,14 +7,12 @@ WITH live AS (
     JOIN units u ON u.facility = s.station
     WHERE s.go_live <= p.period_end
 ), active AS (
-    SELECT c.period, r.facility AS station
-    FROM appointment_daily r
-    JOIN calendar c ON c.day = r.day
+    SELECT r.period, r.facility AS station
+    FROM appointment_in_period r
     WHERE r.dim = 'all' AND r.activity > 0
     UNION
-    SELECT c.period, r.facility AS station
-    FROM video_call_daily r
-    JOIN calendar c ON c.day = r.day
+    SELECT r.period, r.facility AS station
+    FROM video_call_in_period r
     WHERE r.dim = 'all' AND r.calls > 0
 )
 SELECT l.period, l.unit, 'all' AS grp, count(a.station) AS numerator, count(*) AS denominator

@@ -1,9 +1,8 @@
 -- Teleconsults resolved without referral from the rollups.
-SELECT c.period, u.unit, 'all' AS grp, sum(r.teleconsults_resolved) AS numerator,
+SELECT r.period, u.unit, 'all' AS grp, sum(r.teleconsults_resolved) AS numerator,
        sum(r.teleconsults_closed) AS denominator
-FROM video_call_daily r
+FROM video_call_in_period r
 JOIN units u ON u.facility = r.facility
-JOIN calendar c ON c.day = r.day
 WHERE r.dim = 'all'
 GROUP BY 1, 2, 3
 HAVING sum(r.teleconsults_closed) > 0

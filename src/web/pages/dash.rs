@@ -338,7 +338,10 @@ fn render(st: &Shared, r: &Request<'_>, view: &View, nav: &Nav<'_>) -> String {
             "<p class=\"suppression\">{}</p>",
             esc(&t(
                 &format!("Số đếm từ 1 đến {} được ẩn (kèm các ô có thể suy ra chúng); ô trống là ô bị ẩn.", k - 1),
-                &format!("Counts from 1 to {} are hidden (with the cells that would give them away); an empty cell is a hidden one.", k - 1),
+                &format!(
+                    "Counts from 1 to {} are hidden (with the cells that would give them away); an empty cell is a hidden one.",
+                    k - 1
+                ),
             ))
         );
     }
