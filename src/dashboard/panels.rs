@@ -256,10 +256,14 @@ async fn equity(
     groups: &[Disaggregation],
 ) -> Result<(Option<Chart>, Table), ReportError> {
     let base = request(cx, cx.f.period.clone(), By::National);
-    let mut results = Vec::new();
-    for g in groups {
-        results.push((*g, cx.engine.kpi(id, &KpiRequest { group: Some(*g), ..base.clone() }).await?));
-    }
+    // One query per breakdown, side by side (see `Engine::targets`).
+    let engine = cx.engine;
+    let found = futures::future::try_join_all(groups.iter().map(|g| {
+        let req = KpiRequest { group: Some(*g), ..base.clone() };
+        async move { engine.kpi(id, &req).await }
+    }))
+    .await?;
+    let mut results: Vec<_> = groups.iter().copied().zip(found).collect();
     // Everyone's figure is the sum of any breakdown's parts (each person is in one
     // group of each, "unknown" included), which saves a query; with no breakdown
     // it is asked for. It is taken before the parts are suppressed, and suppressed

@@ -70,6 +70,8 @@ const BUILT_IN_ROLLUP_KPIS: &[(&str, &str)] = &[
     ("health_workers_trained", include_str!("../../sql/rollups/kpi/health_workers_trained.sql")),
     ("facilities_with_trained_worker", include_str!("../../sql/rollups/kpi/facilities_with_trained_worker.sql")),
     ("course_completions", include_str!("../../sql/rollups/kpi/course_completions.sql")),
+    ("bookings_per_1000_accounts", include_str!("../../sql/rollups/kpi/bookings_per_1000_accounts.sql")),
+    ("booking_conversion_rate", include_str!("../../sql/rollups/kpi/booking_conversion_rate.sql")),
 ];
 
 /// The names of the built-in files by folder (`views`, `kpi`, `rollups`,

@@ -168,13 +168,19 @@ impl Figures {
             wanted.entry((spec.indicator.clone(), spec.area.set())).or_default().extend(windows(spec, as_of));
         }
         let mut sums = HashMap::new();
-        for ((id, set), periods) in wanted {
-            let periods: Vec<Period> = periods.into_iter().collect();
-            if periods.is_empty() {
-                continue;
-            }
-            let req = KpiRequest { by: By::Province, boundary: set, ..KpiRequest::new(periods[0].clone()) };
-            let result = engine.kpi_over(&id, &req, &periods).await?;
+        // The queries are independent: run side by side, they keep both cores busy
+        // where one alone spends much of its time in a single-threaded join build.
+        let wanted: Vec<((String, BoundarySet), Vec<Period>)> = wanted
+            .into_iter()
+            .map(|(key, periods)| (key, periods.into_iter().collect()))
+            .filter(|(_, periods): &(_, Vec<Period>)| !periods.is_empty())
+            .collect();
+        let results = futures::future::try_join_all(wanted.iter().map(|((id, set), periods)| {
+            let req = KpiRequest { by: By::Province, boundary: *set, ..KpiRequest::new(periods[0].clone()) };
+            async move { engine.kpi_over(id, &req, periods).await }
+        }))
+        .await?;
+        for (((id, set), periods), result) in wanted.into_iter().zip(results) {
             let labels: HashMap<String, &Period> = periods.iter().map(|p| (p.to_string(), p)).collect();
             for r in result.rows {
                 let Some(period) = labels.get(&r.period) else { continue };

@@ -127,9 +127,10 @@ pub async fn build(engine: &Engine, o: &Options) -> Result<Report, ReportError> 
         .filter(|k| k.meta.disaggregations.contains(&Disaggregation::Sex))
         .map(|k| k.id.clone())
         .collect();
-    for id in ids {
-        let req = KpiRequest { by: By::Station, group: Some(Disaggregation::Sex), ..KpiRequest::new(o.period.clone()) };
-        let result = engine.kpi(&id, &req).await?;
+    // The KPIs are independent queries: run side by side (see `Engine::targets`).
+    let req = KpiRequest { by: By::Station, group: Some(Disaggregation::Sex), ..KpiRequest::new(o.period.clone()) };
+    let results = futures::future::try_join_all(ids.iter().map(|id| engine.kpi(id, &req))).await?;
+    for (id, result) in ids.iter().zip(results) {
         let mut sums: Sums = BTreeMap::new();
         let mut sexes = BTreeSet::new();
         for r in &result.rows {
