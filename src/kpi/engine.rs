@@ -125,9 +125,8 @@ impl Engine {
     /// Opens every lake table at `as_of` (or at its latest version); tables never
     /// created read as empty.
     pub async fn open(lake: &Lake, catalog: Arc<Catalog>, tz: Tz, as_of: Option<&Snapshot>) -> Result<Self, KpiError> {
-        let mut tables = Vec::new();
-        let mut snapshot = Snapshot::default();
-        for def in TABLES {
+        // Every table's log is read side by side: a page opens the lake on each request.
+        let opened = futures::future::try_join_all(TABLES.iter().map(|def| async move {
             let wanted = as_of.map(|s| s.0.get(def.name).copied());
             let delta = match wanted {
                 // The snapshot was taken before this table existed.
@@ -144,27 +143,36 @@ impl Engine {
                 None => lake.open_existing(def).await?,
             };
             let provider: Arc<dyn TableProvider> = match &delta {
-                Some(t) => {
-                    snapshot.0.insert(def.name.to_string(), t.version().unwrap_or(0) as u64);
-                    t.table_provider().await.map_err(df)?
-                }
+                Some(t) => t.table_provider().await.map_err(df)?,
                 None => Arc::new(MemTable::try_new(def.schema(), vec![vec![]]).map_err(df)?),
             };
-            tables.push(Table { def, delta, provider });
-        }
-        let mut rollups_fresh = true;
-        for r in crate::rollup::ROLLUPS {
-            let source = snapshot.0.get(r.source.name).map_or(0, |v| *v as i64);
-            let delta = |def: &TableDef| tables.iter().find(|t| t.def.name == def.name).and_then(|t| t.delta.as_ref());
-            for table in [r.table, r.monthly] {
-                rollups_fresh &= crate::rollup::reflected_version(lake, table, r.source, delta(table)).await? == source;
+            Ok::<_, KpiError>(Table { def, delta, provider })
+        }))
+        .await?;
+        let mut tables = Vec::with_capacity(opened.len());
+        let mut snapshot = Snapshot::default();
+        for t in opened {
+            if let Some(d) = &t.delta {
+                snapshot.0.insert(t.def.name.to_string(), d.version().unwrap_or(0) as u64);
             }
-            // The views read the state tables too (the latest version of each entity).
-            if let Some(state) = r.state {
-                rollups_fresh &=
-                    crate::rollup::reflected_version(lake, state.table, r.source, delta(state.table)).await? == source;
-            }
+            tables.push(t);
         }
+        // Fresh: every rollup table, monthly twin and state table reflects exactly the
+        // source version opened (the views read the state tables too).
+        let delta = |def: &TableDef| tables.iter().find(|t| t.def.name == def.name).and_then(|t| t.delta.as_ref());
+        let checks = crate::rollup::ROLLUPS.iter().flat_map(|r| {
+            [Some(r.table), Some(r.monthly), r.state.map(|s| s.table)].into_iter().flatten().map(move |t| (r, t))
+        });
+        let reflected =
+            futures::future::try_join_all(checks.map(|(r, table)| {
+                let source = snapshot.0.get(r.source.name).map_or(0, |v| *v as i64);
+                let delta = delta(table);
+                async move {
+                    Ok::<_, KpiError>(crate::rollup::reflected_version(lake, table, r.source, delta).await? == source)
+                }
+            }))
+            .await?;
+        let rollups_fresh = reflected.into_iter().all(|fresh| fresh);
         let mut engine = Engine {
             catalog,
             tz,
