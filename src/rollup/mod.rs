@@ -13,9 +13,10 @@
 //! The rollup rows are computed by `sql/rollups/<table>.sql` over the same views the
 //! raw KPIs use (with the source table standing for the rows of one month), so the
 //! cleaning rules live in one place; the monthly table sums those day rows per
-//! calendar month and is committed right after the daily one, with the same months. Each commit records, as Delta application
-//! transactions, the source version it reflects (`version:<source>`) and for feeds the
-//! highest feed number merged (`seq:<source>`); the engine serves a KPI from rollups
+//! calendar month and is committed right after the daily one, with the same months.
+//! Each commit records, as Delta application transactions, the source version it
+//! reflects (`version:<source>`) and for feeds the highest feed number merged
+//! (`seq:<source>`); the engine serves a KPI from rollups
 //! only when every rollup reflects exactly the source versions it opened.
 //!
 //! A crash between the state, daily and monthly commits is repaired by the next
@@ -228,14 +229,8 @@ async fn refresh_feed(
                 for b in &merged {
                     state_writer.write(b.clone()).await?;
                 }
-                let days = build_month(engine, r, &month, merged).await?;
-                for b in &days {
-                    report.rollup_rows += b.num_rows() as u64;
-                    rollup_writer.write(b.clone()).await?;
-                }
-                for b in by_calendar_month(engine, r, days).await? {
-                    monthly_writer.write(b).await?;
-                }
+                report.rollup_rows +=
+                    write_month(engine, r, &month, merged, &mut rollup_writer, &mut monthly_writer).await?;
                 months.insert(month);
             }
             state_adds = state_writer.finish().await?;
@@ -341,6 +336,28 @@ async fn build_month(
     batches.iter().map(|b| conform(r.table, b, Some(month))).collect()
 }
 
+/// Writes a month's rollup rows, from its source rows, and their monthly sums;
+/// returns the day rows written.
+async fn write_month(
+    engine: &Engine,
+    r: &Rollup,
+    month: &str,
+    rows: Vec<RecordBatch>,
+    daily: &mut Appender,
+    monthly: &mut Appender,
+) -> Result<u64, RollupError> {
+    let days = build_month(engine, r, month, rows).await?;
+    let mut written = 0;
+    for b in &days {
+        written += b.num_rows() as u64;
+        daily.write(b.clone()).await?;
+    }
+    for b in by_calendar_month(engine, r, days).await? {
+        monthly.write(b).await?;
+    }
+    Ok(written)
+}
+
 /// A rollup's day rows summed per calendar month: the key columns stay (`day`
 /// becomes its month's first day), the measures are summed.
 async fn by_calendar_month(
@@ -435,14 +452,7 @@ async fn refresh_drop(
     for month in &months {
         let rows = lake.scan(r.source, &source, &names, Some(col("month").eq(lit(month.clone())))).await?;
         report.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        let days = build_month(engine, r, month, rows).await?;
-        for b in &days {
-            report.rollup_rows += b.num_rows() as u64;
-            writer.write(b.clone()).await?;
-        }
-        for b in by_calendar_month(engine, r, days).await? {
-            monthly_writer.write(b).await?;
-        }
+        report.rollup_rows += write_month(engine, r, month, rows, &mut writer, &mut monthly_writer).await?;
     }
     let (adds, monthly_adds) = (writer.finish().await?, monthly_writer.finish().await?);
     let txns = vec![Transaction::new(&vid, version)];
