@@ -1,6 +1,7 @@
 //! The checks every incoming row goes through, whatever its source: known facilities,
-//! numeric ranges, time order and duplicate keys. A row that fails is quarantined with
-//! the first reason found.
+//! numeric ranges and time order. A row that fails is quarantined with the first reason
+//! found. Duplicate keys, which only file drops can send, are checked after, in line
+//! order ([`super::drops::FileParser::settle`]).
 
 use std::collections::HashSet;
 
@@ -41,13 +42,11 @@ impl Cell {
 /// Why a row was refused, and in what words.
 pub type Rejection = (Reason, String);
 
-/// Checks a row (`cells` in table column order). `seen` holds the keys already taken
-/// when the source can repeat itself (file drops); the change feed cannot.
+/// Checks a row (`cells` in table column order).
 pub fn validate(
     table: &TableDef,
     validation: &Validation,
     facilities: &HashSet<String>,
-    seen: Option<&mut HashSet<String>>,
     cells: &[Cell],
 ) -> Result<(), Rejection> {
     for &i in &validation.facilities {
@@ -77,20 +76,19 @@ pub fn validate(
             }
         }
     }
-    let Some(seen) = seen else { return Ok(()) };
+    Ok(())
+}
+
+/// A row's key as one string (parts joined by U+001F).
+pub fn key(table: &TableDef, cells: &[Cell]) -> String {
     let part = |k: &str| match &cells[table.index(k).expect("key columns exist")] {
         Cell::Str(s) => s.clone(),
         other => format!("{other:?}"),
     };
-    let key = || match table.key {
+    match table.key {
         [one] => part(one),
         many => many.iter().map(|k| part(k)).collect::<Vec<_>>().join("\u{1f}"),
-    };
-    // One hash lookup a row; the key is built again only for the rare duplicate's message.
-    if seen.insert(key()) {
-        return Ok(());
     }
-    Err((Reason::Duplicate, format!("{} {:?} was already ingested", table.key.join("+"), key())))
 }
 
 /// The month partition value of an instant: `YYYY-MM` in the configured timezone.

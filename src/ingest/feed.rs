@@ -251,7 +251,7 @@ pub fn process(
                     return Err((Reason::UnknownFacility, format!("{} is missing", table.columns[i].name)));
                 }
             }
-            validate(table, validation, check.facilities, None, &c).map(|()| c)
+            validate(table, validation, check.facilities, &c).map(|()| c)
         });
         match checked {
             Ok(c) => {

@@ -30,7 +30,7 @@ use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 
 use super::config::{DropSource, Pipeline, Source};
-use super::drops::{self, DropCheck, FileStamp};
+use super::drops::{self, FileParser, FileStamp};
 use super::failpoint;
 use super::feed::{self, FeedCheck};
 use super::history::{self, Plan, RunRecord, Status};
@@ -474,7 +474,7 @@ impl Ingest {
                         return Err(IngestError::Source(format!("{}: plan {other:?} is not a drop plan", p.id)));
                     }
                 };
-                let facilities = self.facility_codes().await?;
+                let facilities = Arc::new(self.facility_codes().await?);
                 let own: HashSet<&str> = exact.iter().flatten().map(|f| f.name.as_str()).collect();
                 let position = progress.position();
                 // A drop row whose key the table already holds is a duplicate. Reading
@@ -496,7 +496,6 @@ impl Ingest {
                             &ledger,
                             &facilities,
                             &mut seen,
-                            &mut rows,
                             &mut quarantine,
                             &mut appender,
                             progress,
@@ -510,7 +509,6 @@ impl Ingest {
                         break (Plan::Drop { files }, read, more);
                     }
                     known = Some((held, files, more));
-                    rows = Rows::new(p.target);
                     quarantine.clear();
                     progress.set_position(position);
                     if let Some(a) = appender.take() {
@@ -620,9 +618,8 @@ impl Ingest {
         src: &DropSource,
         exact: Option<&[FileStamp]>,
         ledger: &HashMap<String, FileStamp>,
-        facilities: &HashSet<String>,
+        facilities: &Arc<HashSet<String>>,
         seen: &mut HashSet<String>,
-        rows: &mut Rows,
         quarantine: &mut Vec<Quarantined>,
         appender: &mut Option<Appender>,
         progress: &ProgressBar,
@@ -657,14 +654,13 @@ impl Ingest {
         if !changed.is_empty() {
             return Err(IngestError::ChangedFiles { pipeline: p.id.clone(), files: changed });
         }
-        let mut check = DropCheck { tz: self.tz, facilities, seen };
         let (mut read, mut stamps, mut more) = (0u64, Vec::new(), false);
         for (i, (path, planned)) in todo.iter().enumerate() {
             if exact.is_none() && read >= p.validation.max_rows_per_run {
                 more = i < todo.len();
                 break;
             }
-            let bytes = std::fs::read(path).map_err(|e| IngestError::Io(path.clone(), e))?;
+            let bytes = Arc::new(std::fs::read(path).map_err(|e| IngestError::Io(path.clone(), e))?);
             let stamp = drops::stamp(path, &bytes);
             if planned.as_ref().is_some_and(|f| *f != stamp) {
                 return Err(IngestError::ChangedFiles {
@@ -672,14 +668,34 @@ impl Ingest {
                     files: vec![format!("{} changed after its run was planned", stamp.name)],
                 });
             }
-            let counts =
-                drops::parse_file(p.target, src, &p.validation, &stamp.name, &bytes, &mut check, rows, quarantine)?;
-            read += counts.read;
-            progress.inc(counts.read);
-            stamps.push(stamp);
-            if rows.len() >= BATCH_ROWS {
-                flush(rows, appender).await?;
+            let parser =
+                FileParser::new(p.target, src, &p.validation, &stamp.name, &bytes, self.tz, facilities.clone())?;
+            if let Some(parser) = parser.map(Arc::new) {
+                // One span a thread; the next group of spans is parsed while this
+                // one's rows go to the Parquet writer.
+                let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+                let spans = parser.spans(&bytes, drops::SPAN_BYTES);
+                let mut groups = spans.chunks(threads).map(<[drops::Span]>::to_vec);
+                let parse = |group: Vec<drops::Span>| {
+                    let (parser, bytes) = (parser.clone(), bytes.clone());
+                    tokio::task::spawn_blocking(move || parser.parse_all(&bytes, &group))
+                };
+                let mut next = groups.next().map(parse);
+                while let Some(pending) = next.take() {
+                    let parts = pending.await.map_err(|e| IngestError::Source(format!("drop parser: {e}")))??;
+                    next = groups.next().map(parse);
+                    let settled = parser.settle(parts, &bytes, seen)?;
+                    read += settled.counts.read;
+                    progress.inc(settled.counts.read);
+                    quarantine.extend(settled.quarantine);
+                    if let Some(a) = appender.as_mut() {
+                        for batch in settled.batches {
+                            a.write(batch).await?;
+                        }
+                    }
+                }
             }
+            stamps.push(stamp);
         }
         Ok((stamps, read, more))
     }
