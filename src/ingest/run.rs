@@ -655,6 +655,7 @@ impl Ingest {
             return Err(IngestError::ChangedFiles { pipeline: p.id.clone(), files: changed });
         }
         let (mut read, mut stamps, mut more) = (0u64, Vec::new(), false);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         for (i, (path, planned)) in todo.iter().enumerate() {
             if exact.is_none() && read >= p.validation.max_rows_per_run {
                 more = i < todo.len();
@@ -673,7 +674,6 @@ impl Ingest {
             if let Some(parser) = parser.map(Arc::new) {
                 // One span a thread; the next group of spans is parsed while this
                 // one's rows go to the Parquet writer.
-                let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
                 let spans = parser.spans(&bytes, drops::SPAN_BYTES);
                 let mut groups = spans.chunks(threads).map(<[drops::Span]>::to_vec);
                 let parse = |group: Vec<drops::Span>| {
@@ -685,8 +685,8 @@ impl Ingest {
                     let parts = pending.await.map_err(|e| IngestError::Source(format!("drop parser: {e}")))??;
                     next = groups.next().map(parse);
                     let settled = parser.settle(parts, &bytes, seen)?;
-                    read += settled.counts.read;
-                    progress.inc(settled.counts.read);
+                    read += settled.read;
+                    progress.inc(settled.read);
                     quarantine.extend(settled.quarantine);
                     if let Some(a) = appender.as_mut() {
                         for batch in settled.batches {

@@ -22,13 +22,13 @@ pub enum Value<'a> {
 
 /// The values of `keys` in the object on `line`, in the order of `keys`; a key that
 /// appears twice keeps its last value, as `serde_json::Value` does.
-pub fn fields<'a>(line: &'a str, keys: &[&str]) -> Result<Vec<Value<'a>>, String> {
+pub fn fields<'a, K: AsRef<str>>(line: &'a str, keys: &[K]) -> Result<Vec<Value<'a>>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let record = Record { keys };
     match record.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
         Ok(values) => Ok(values),
         Err(_) => match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(map)) => Ok(keys.iter().map(|k| owned(map.get(*k))).collect()),
+            Ok(serde_json::Value::Object(map)) => Ok(keys.iter().map(|k| owned(map.get(k.as_ref()))).collect()),
             Ok(_) => Err("the line is not a JSON object".into()),
             Err(e) => Err(e.to_string()),
         },
@@ -60,11 +60,11 @@ fn owned(v: Option<&serde_json::Value>) -> Value<'static> {
 }
 
 /// The object of a line, keeping only `keys`.
-struct Record<'k> {
-    keys: &'k [&'k str],
+struct Record<'k, K> {
+    keys: &'k [K],
 }
 
-impl<'de> DeserializeSeed<'de> for Record<'_> {
+impl<'de, K: AsRef<str>> DeserializeSeed<'de> for Record<'_, K> {
     type Value = Vec<Value<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -72,7 +72,7 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Record<'_> {
+impl<'de, K: AsRef<str>> Visitor<'de> for Record<'_, K> {
     type Value = Vec<Value<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -82,7 +82,7 @@ impl<'de> Visitor<'de> for Record<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut values = vec![Value::Null; self.keys.len()];
         while let Some(key) = map.next_key_seed(Text)? {
-            match self.keys.iter().position(|k| *k == key) {
+            match self.keys.iter().position(|k| k.as_ref() == key) {
                 Some(i) => values[i] = map.next_value_seed(Any)?,
                 None => {
                     map.next_value::<IgnoredAny>()?;

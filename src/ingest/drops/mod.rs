@@ -65,14 +65,6 @@ pub fn stamp(path: &Path, bytes: &[u8]) -> FileStamp {
     }
 }
 
-/// Counts of one file, or of the part of it parsed so far.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FileCounts {
-    pub read: u64,
-    pub accepted: u64,
-    pub quarantined: u64,
-}
-
 /// Lines of a file that one thread parses: a byte range that starts and ends at line
 /// ends, and the number of its first line.
 #[derive(Debug, Clone)]
@@ -96,7 +88,8 @@ pub struct Part {
 pub struct Settled {
     pub batches: Vec<RecordBatch>,
     pub quarantine: Vec<Quarantined>,
-    pub counts: FileCounts,
+    /// Lines read, accepted or not.
+    pub read: u64,
 }
 
 /// Everything a file's lines are read and checked with, made once from its header; it
@@ -128,6 +121,7 @@ impl FileParser {
         tz: Tz,
         facilities: Arc<HashSet<String>>,
     ) -> Result<Option<Self>, IngestError> {
+        let fields: Vec<&str> = src.columns.iter().map(|(_, f)| f.as_str()).collect();
         let (format, body, first_line) = match src.format {
             DropFormat::Csv => {
                 if bytes.is_empty() {
@@ -139,9 +133,8 @@ impl FileParser {
                     LineFormat::csv(header).map_err(|e| IngestError::Source(format!("{file}: header: {e}")))?;
                 (format, end, 2)
             }
-            DropFormat::Jsonl => (LineFormat::Jsonl, 0, 1),
+            DropFormat::Jsonl => (LineFormat::Jsonl { keys: fields.iter().map(ToString::to_string).collect() }, 0, 1),
         };
-        let fields: Vec<&str> = src.columns.iter().map(|(_, f)| f.as_str()).collect();
         let positions = format.positions(&fields).map_err(|e| IngestError::Source(format!("{file}: {e}")))?;
         let personal = format.positions_lenient(&src.personal);
         Ok(Some(FileParser {
@@ -194,13 +187,7 @@ impl FileParser {
     /// quarantined ones.
     pub fn parse(&self, bytes: &[u8], span: &Span) -> Result<Part, IngestError> {
         let mut rows = Rows::new(self.table);
-        let mut part = Part {
-            batch: RecordBatch::new_empty(self.table.schema()),
-            keys: Vec::new(),
-            lines: Vec::new(),
-            quarantine: Vec::new(),
-            read: 0,
-        };
+        let (mut keys, mut lines, mut quarantine, mut read) = (Vec::new(), Vec::new(), Vec::new(), 0);
         let mut reader = LineReader::default();
         let mut cells: Vec<Cell> = Vec::with_capacity(self.table.columns.len());
         let mut at = span.range.start;
@@ -211,7 +198,7 @@ impl FileParser {
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            part.read += 1;
+            read += 1;
             let refused = match std::str::from_utf8(line) {
                 Err(e) => Some((
                     Reason::InvalidUtf8,
@@ -222,38 +209,41 @@ impl FileParser {
                     Ok(()) => {
                         let vals: Vec<Val<'_>> = cells.iter().map(Cell::val).collect();
                         rows.push(&vals);
-                        part.keys.push(check::key(self.table, &cells));
-                        part.lines.push((n, from..from + line.len()));
+                        keys.push(check::key(self.table, &cells));
+                        lines.push((n, from..from + line.len()));
                         None
                     }
                     Err((reason, detail)) => Some((reason, detail, Cow::Borrowed(text))),
                 },
             };
             if let Some((reason, detail, text)) = refused {
-                part.quarantine.push((n, self.quarantined(n, reason, detail, &text)));
+                quarantine.push((n, self.quarantined(n, reason, detail, &text)));
             }
         }
-        part.batch = rows.finish().map_err(LakeError::from)?;
-        Ok(part)
+        Ok(Part { batch: rows.finish().map_err(LakeError::from)?, keys, lines, quarantine, read })
     }
 
     /// The parts of consecutive spans, in order, with each row whose key is in `seen`
     /// or came earlier moved to the quarantine; `seen` gains the keys kept.
     pub fn settle(&self, parts: Vec<Part>, bytes: &[u8], seen: &mut HashSet<String>) -> Result<Settled, IngestError> {
-        let mut out = Settled { batches: Vec::new(), quarantine: Vec::new(), counts: FileCounts::default() };
+        let mut out = Settled { batches: Vec::new(), quarantine: Vec::new(), read: 0 };
         for part in parts {
             let mut quarantine = part.quarantine;
             let mut keep = Vec::with_capacity(part.keys.len());
             for (key, (n, range)) in part.keys.into_iter().zip(part.lines) {
-                if seen.contains(&key) {
-                    let detail = format!("{} {key:?} was already ingested", self.table.key.join("+"));
+                // One hash lookup a row; a duplicate's key, moved into the failed
+                // insert, is read again from its line for the message.
+                let fresh = seen.insert(key);
+                if !fresh {
                     let text = String::from_utf8_lossy(&bytes[range]);
+                    let mut cells = Vec::new();
+                    self.read_line(&mut LineReader::default(), &text, n, &mut cells)
+                        .expect("the line was accepted once already");
+                    let key = check::key(self.table, &cells);
+                    let detail = format!("{} {key:?} was already ingested", self.table.key.join("+"));
                     quarantine.push((n, self.quarantined(n, Reason::Duplicate, detail, &text)));
-                    keep.push(false);
-                } else {
-                    seen.insert(key);
-                    keep.push(true);
                 }
+                keep.push(fresh);
             }
             let batch = if keep.iter().all(|&k| k) {
                 part.batch
@@ -261,12 +251,10 @@ impl FileParser {
                 filter_record_batch(&part.batch, &BooleanArray::from(keep)).map_err(LakeError::from)?
             };
             quarantine.sort_by_key(|(n, _)| *n);
-            out.counts.read += part.read;
-            out.counts.quarantined += quarantine.len() as u64;
+            out.read += part.read;
             out.quarantine.extend(quarantine.into_iter().map(|(_, q)| q));
             out.batches.push(batch);
         }
-        out.counts.accepted = out.counts.read - out.counts.quarantined;
         Ok(out)
     }
 
@@ -282,7 +270,7 @@ impl FileParser {
 
     /// Splits, converts and checks one line into `cells` (in table column order).
     fn read_line(&self, reader: &mut LineReader, text: &str, n: usize, cells: &mut Vec<Cell>) -> Result<(), Rejection> {
-        let fields = reader.split(&self.format, text, &self.positions)?;
+        let fields = reader.split(&self.format, text)?;
         self.build_row(&fields, n, cells)
     }
 
@@ -299,8 +287,7 @@ impl FileParser {
                     _ => Cell::Null,
                 }
             } else {
-                let (j, ((name, field), pos)) =
-                    mapped.next().expect("mapping covers every mapped column, in order");
+                let (j, ((name, field), pos)) = mapped.next().expect("mapping covers every mapped column, in order");
                 debug_assert_eq!(*name, col.name);
                 let cell = convert(values, pos, j, col.ty, self.tz)
                     .map_err(|(reason, d)| (reason, format!("{field}: {d}")))?;
@@ -341,8 +328,13 @@ fn csv_field<'a>(text: &'a str, ends: &[usize], i: usize) -> &'a str {
 }
 
 enum LineFormat {
-    Csv { header: Vec<String> },
-    Jsonl,
+    Csv {
+        header: Vec<String>,
+    },
+    /// The mapped fields, in mapping order: what a line's object is read for.
+    Jsonl {
+        keys: Vec<String>,
+    },
 }
 
 /// Where a mapped field is found on a line: its CSV column, or its place in the
@@ -385,7 +377,7 @@ impl LineFormat {
                     .position(|h| h == f)
                     .map(Pos::Index)
                     .ok_or_else(|| format!("the header has no field {f:?} (it has {})", header.join(", "))),
-                LineFormat::Jsonl => Ok(Pos::Key(f.to_string())),
+                LineFormat::Jsonl { .. } => Ok(Pos::Key(f.to_string())),
             })
             .collect()
     }
@@ -412,7 +404,7 @@ impl LineFormat {
                 }
                 parts.join(",")
             }
-            LineFormat::Jsonl => match serde_json::from_str::<serde_json::Value>(text) {
+            LineFormat::Jsonl { .. } => match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(serde_json::Value::Object(mut map)) => {
                     for n in names {
                         if let Some(v) = map.get_mut(n) {
@@ -439,7 +431,7 @@ impl LineFormat {
 }
 
 impl LineReader {
-    fn split<'a>(&'a mut self, format: &LineFormat, text: &'a str, positions: &[Pos]) -> Result<Fields<'a>, Rejection> {
+    fn split<'a>(&'a mut self, format: &LineFormat, text: &'a str) -> Result<Fields<'a>, Rejection> {
         match format {
             LineFormat::Csv { header } => {
                 // RFC 4180 doubles a quote inside a quoted field, so a line whose quotes
@@ -456,15 +448,8 @@ impl LineReader {
                 }
                 Ok(Fields::Csv { text, ends })
             }
-            LineFormat::Jsonl => {
-                let keys: Vec<&str> = positions
-                    .iter()
-                    .map(|p| match p {
-                        Pos::Key(k) => k.as_str(),
-                        Pos::Index(_) => unreachable!("positions are made for the line's format"),
-                    })
-                    .collect();
-                let values = json::fields(text, &keys).map_err(|e| (Reason::BrokenJson, e))?;
+            LineFormat::Jsonl { keys } => {
+                let values = json::fields(text, keys).map_err(|e| (Reason::BrokenJson, e))?;
                 Ok(Fields::Json { line: text, values })
             }
         }
@@ -628,7 +613,8 @@ mod tests {
         };
         let bytes = b"h1,h2\naaaa,1\nbb,2\ncccccc,3\nd,4";
         let table = &crate::lake::schema::TELEMEDICINE_SESSIONS;
-        let parser = FileParser::new(table, &src, &validation, "f.csv", bytes, Tz::UTC, Arc::default()).unwrap().unwrap();
+        let parser =
+            FileParser::new(table, &src, &validation, "f.csv", bytes, Tz::UTC, Arc::default()).unwrap().unwrap();
         let spans = parser.spans(bytes, 5);
         let lines: Vec<(&[u8], usize)> = spans.iter().map(|s| (&bytes[s.range.clone()], s.first_line)).collect();
         assert_eq!(lines, [(&b"aaaa,1\n"[..], 2), (&b"bb,2\n"[..], 3), (&b"cccccc,3\n"[..], 4), (&b"d,4"[..], 5)]);
