@@ -55,7 +55,9 @@ pub struct PanelView {
     pub chart: Option<Chart>,
     pub table: Table,
     /// How long computing and drawing the panel took (pages send it as
-    /// Server-Timing, the benchmark reads it).
+    /// Server-Timing, the benchmark reads it). Panels are built side by side, so
+    /// their times overlap, and a panel waiting for the targets or the report
+    /// another panel computes includes that wait.
     pub elapsed: std::time::Duration,
 }
 
@@ -96,13 +98,15 @@ impl View {
     }
 }
 
-/// What building a view may need more than once, computed at most once.
+/// What building a view may need more than once, computed at most once: the panels
+/// are built side by side, and the first to need the targets or the report computes
+/// them while any other waits.
 struct Context<'a> {
     engine: &'a Engine,
     dashboard: &'a Dashboard,
     f: &'a Filters,
-    targets: Option<Vec<TargetRow>>,
-    report: Option<Report>,
+    targets: tokio::sync::OnceCell<Vec<TargetRow>>,
+    report: tokio::sync::OnceCell<Report>,
 }
 
 impl Context<'_> {
@@ -111,22 +115,25 @@ impl Context<'_> {
         format!("{}:{}", self.f.boundary, self.f.province.as_deref().unwrap_or_default())
     }
 
-    async fn targets(&mut self) -> Result<&[TargetRow], KpiError> {
-        if self.targets.is_none() {
-            // Only the targets the dashboard's scope shows are computed.
-            let f = self.f;
-            let province = self.province_scope_id();
-            let project = f.project.clone().unwrap_or_default();
-            let scope = self.dashboard.scope;
-            let keep = |s: &str, id: &str| match scope {
-                Scope::National => true,
-                Scope::Province => s == "province" && id == province,
-                Scope::Project => s == "project" && id == project,
-                Scope::Station | Scope::Quality => false,
-            };
-            self.targets = Some(self.engine.targets_where(f.period.end, f.targets, keep).await?);
-        }
-        Ok(self.targets.as_deref().expect("just set"))
+    async fn targets(&self) -> Result<&[TargetRow], KpiError> {
+        let rows = self
+            .targets
+            .get_or_try_init(|| async {
+                // Only the targets the dashboard's scope shows are computed.
+                let f = self.f;
+                let province = self.province_scope_id();
+                let project = f.project.clone().unwrap_or_default();
+                let scope = self.dashboard.scope;
+                let keep = |s: &str, id: &str| match scope {
+                    Scope::National => true,
+                    Scope::Province => s == "province" && id == province,
+                    Scope::Project => s == "project" && id == project,
+                    Scope::Station | Scope::Quality => false,
+                };
+                self.engine.targets_where(f.period.end, f.targets, keep).await
+            })
+            .await?;
+        Ok(rows)
     }
 
     fn t(&self, vi: &str, en: &str) -> String {
@@ -170,11 +177,16 @@ pub fn station_province(engine: &Engine, set: BoundarySet, station: &str) -> Opt
 /// Builds every panel of `d` for `f`.
 pub async fn build(engine: &Engine, d: &Dashboard, f: &Filters) -> Result<View, ReportError> {
     let subject = subject(engine, d, f)?;
-    let mut cx = Context { engine, dashboard: d, f, targets: None, report: None };
-    let mut panels = Vec::with_capacity(d.panels.len());
-    for p in &d.panels {
-        panels.push(panels::build(&mut cx, p).await?);
-    }
+    let cx = Context {
+        engine,
+        dashboard: d,
+        f,
+        targets: tokio::sync::OnceCell::new(),
+        report: tokio::sync::OnceCell::new(),
+    };
+    // Side by side: a panel's queries leave a core idle much of the time (planning,
+    // single-threaded join builds), which another panel's can use.
+    let panels = futures::future::try_join_all(d.panels.iter().map(|p| panels::build(&cx, p))).await?;
     Ok(View {
         dashboard: d.id.clone(),
         title: d.title.get(f.lang).to_string(),

@@ -17,7 +17,7 @@ use super::config::Panel;
 /// At most this many small multiples: the units with the largest totals.
 const MAX_MULTIPLES: usize = 36;
 
-pub async fn build(cx: &mut Context<'_>, p: &Panel) -> Result<PanelView, ReportError> {
+pub async fn build(cx: &Context<'_>, p: &Panel) -> Result<PanelView, ReportError> {
     let started = std::time::Instant::now();
     let title = match (p.title(), p.kpi()) {
         (Some(t), _) => t.get(cx.f.lang).to_string(),
@@ -100,7 +100,7 @@ fn unit_text(cx: &Context<'_>, id: &str) -> String {
 /// The target of the view's scope for this KPI, where the series is on the
 /// target's scale: a rate's target for the rate, a cumulative count's for the flow
 /// it accumulates. A flow's monthly values are not comparable with a total.
-async fn target_of(cx: &mut Context<'_>, id: &str) -> Result<Option<TargetRow>, ReportError> {
+async fn target_of(cx: &Context<'_>, id: &str) -> Result<Option<TargetRow>, ReportError> {
     let Some(kpi) = cx.engine.catalog().kpi(id) else { return Ok(None) };
     let indicator = match id.strip_suffix("_cumulative") {
         Some(flow) => flow.to_string(),
@@ -117,7 +117,7 @@ async fn target_of(cx: &mut Context<'_>, id: &str) -> Result<Option<TargetRow>, 
 }
 
 async fn line(
-    cx: &mut Context<'_>,
+    cx: &Context<'_>,
     title: &str,
     id: &str,
     grain: Grain,
@@ -146,7 +146,7 @@ async fn line(
     Ok((Some(chart), table))
 }
 
-async fn bars(cx: &mut Context<'_>, title: &str, id: &str, by: Unit) -> Result<(Option<Chart>, Table), ReportError> {
+async fn bars(cx: &Context<'_>, title: &str, id: &str, by: Unit) -> Result<(Option<Chart>, Table), ReportError> {
     let by = match by {
         Unit::Province => By::Province,
         Unit::Station => By::Station,
@@ -193,7 +193,7 @@ async fn bars(cx: &mut Context<'_>, title: &str, id: &str, by: Unit) -> Result<(
 }
 
 async fn stacked(
-    cx: &mut Context<'_>,
+    cx: &Context<'_>,
     title: &str,
     id: &str,
     group: Disaggregation,
@@ -250,7 +250,7 @@ fn dimension_title(cx: &Context<'_>, d: Disaggregation) -> String {
 }
 
 async fn equity(
-    cx: &mut Context<'_>,
+    cx: &Context<'_>,
     title: &str,
     id: &str,
     groups: &[Disaggregation],
@@ -308,7 +308,7 @@ async fn equity(
 }
 
 async fn multiples(
-    cx: &mut Context<'_>,
+    cx: &Context<'_>,
     title: &str,
     id: &str,
     by: Unit,
@@ -357,7 +357,7 @@ async fn multiples(
 }
 
 /// The map is drawn in the 34 set whatever the filters say: its tiles are the 34.
-async fn map(cx: &mut Context<'_>, title: &str, id: &str) -> Result<(Option<Chart>, Table), ReportError> {
+async fn map(cx: &Context<'_>, title: &str, id: &str) -> Result<(Option<Chart>, Table), ReportError> {
     let req = KpiRequest { by: By::Province, boundary: BoundarySet::P34, ..KpiRequest::new(cx.f.period.clone()) };
     let rows = kpi(cx, id, &req).await?.rows;
     let mut table = Table::new(
@@ -383,29 +383,31 @@ async fn map(cx: &mut Context<'_>, title: &str, id: &str) -> Result<(Option<Char
 
 /// A table of the scope's report, made once per view (with the view's filters).
 async fn report_table(
-    cx: &mut Context<'_>,
+    cx: &Context<'_>,
     title: &str,
     table: &str,
     label: Option<&str>,
     value: Option<&str>,
 ) -> Result<(Option<Chart>, Table), ReportError> {
-    if cx.report.is_none() {
-        let name =
-            cx.dashboard.scope.report().ok_or_else(|| ReportError::Usage("this dashboard has no report".into()))?;
-        let f = cx.f;
-        let args = crate::report::ReportArgs {
-            period: f.period.clone(),
-            province: f.province.clone(),
-            project: f.project.clone(),
-            boundary: f.boundary,
-            lang: f.lang,
-            targets: f.targets,
-            suppression: f.suppression,
-            audience: f.audience,
-        };
-        cx.report = Some(crate::report::make(cx.engine, name, args).await?);
-    }
-    let report = cx.report.as_ref().expect("just made");
+    let report = cx
+        .report
+        .get_or_try_init(|| async {
+            let name =
+                cx.dashboard.scope.report().ok_or_else(|| ReportError::Usage("this dashboard has no report".into()))?;
+            let f = cx.f;
+            let args = crate::report::ReportArgs {
+                period: f.period.clone(),
+                province: f.province.clone(),
+                project: f.project.clone(),
+                boundary: f.boundary,
+                lang: f.lang,
+                targets: f.targets,
+                suppression: f.suppression,
+                audience: f.audience,
+            };
+            crate::report::make(cx.engine, name, args).await
+        })
+        .await?;
     let t = report
         .tables
         .iter()
@@ -436,7 +438,7 @@ async fn report_table(
 
 /// The scope's targets (all of them nationally, the province's own in a province)
 /// as the scorecard states them, with % achieved as bars coloured by status.
-async fn targets(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
+async fn targets(cx: &Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
     // The context computed the scope's targets only.
     let mut rows: Vec<TargetRow> = cx.targets().await?.to_vec();
     // A small count achieved is hidden from an audience with a k, as in donor results.

@@ -39,7 +39,7 @@ fn int(s: &str) -> i64 {
 }
 
 pub async fn build(
-    cx: &mut Context<'_>,
+    cx: &Context<'_>,
     title: &str,
     view: QualityView,
 ) -> Result<(Option<Chart>, Table), ReportError> {
@@ -50,7 +50,7 @@ pub async fn build(
     }
 }
 
-async fn runs(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
+async fn runs(cx: &Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
     let (_, batches) = cx.engine.query_with(RUNS, dates(&cx.f.period)).await?;
     let mut table = Table::new(
         "",
@@ -81,7 +81,7 @@ async fn runs(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table
     Ok((Some(Chart { title: title.to_string(), unit, kind, lang: cx.f.lang }), table))
 }
 
-async fn reasons(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
+async fn reasons(cx: &Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
     let (_, batches) = cx.engine.query_with(REASONS, dates(&cx.f.period)).await?;
     let mut table = Table::new(
         "",
@@ -106,7 +106,7 @@ async fn reasons(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Ta
 
 /// Live stations with bookings in the weeks before the detector's recent window and
 /// none inside it, counted by province (34 set) for the chart.
-async fn quiet(cx: &mut Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
+async fn quiet(cx: &Context<'_>, title: &str) -> Result<(Option<Chart>, Table), ReportError> {
     let w = Windows::new(cx.f.period.end, &cx.f.uptake);
     let by_station =
         |p: &Period| KpiRequest { by: By::Station, boundary: BoundarySet::P34, ..KpiRequest::new(p.clone()) };

@@ -404,6 +404,9 @@ impl Engine {
         Ok((schema, batches))
     }
 
+    /// The days `check` plans the KPIs for: any will do, nothing is read.
+    const CHECK_DAYS: (chrono::NaiveDate, chrono::NaiveDate) = (chrono::NaiveDate::MIN, chrono::NaiveDate::MIN);
+
     /// Plans every view and KPI; returns every problem found.
     pub async fn check(&self) -> Vec<String> {
         let ctx = match self.session().await {
@@ -415,11 +418,11 @@ impl Engine {
         }
         let mut problems = Vec::new();
         for kpi in self.catalog.kpis.values() {
-            if let Err(e) = self.plan(&ctx, &kpi.sql, None, chrono::NaiveDate::MIN).await {
+            if let Err(e) = self.plan(&ctx, &kpi.sql, None, Self::CHECK_DAYS).await {
                 problems.push(format!("kpi/{}.sql: {e}", kpi.id));
             }
             if let Some(sql) = &kpi.rollup_sql {
-                if let Err(e) = self.plan(&ctx, sql, None, chrono::NaiveDate::MIN).await {
+                if let Err(e) = self.plan(&ctx, sql, None, Self::CHECK_DAYS).await {
                     problems.push(format!("rollups/kpi/{}.sql: {e}", kpi.id));
                 }
             }
@@ -442,17 +445,30 @@ impl Engine {
         problems
     }
 
+    /// The instant (UTC) at which a local day starts, as a KPI parameter.
+    fn day_start(&self, day: chrono::NaiveDate) -> ScalarValue {
+        use chrono::TimeZone;
+        let at = self.tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN)).earliest();
+        ScalarValue::TimestampMicrosecond(at.map(|t| t.timestamp_micros()), Some("UTC".into()))
+    }
+
+    /// Plans a KPI's SQL with its parameters bound: `days` are the first and the last
+    /// requested day.
     async fn plan(
         &self,
         ctx: &SessionContext,
         sql: &str,
         group: Option<Disaggregation>,
-        before: chrono::NaiveDate,
+        days: (chrono::NaiveDate, chrono::NaiveDate),
     ) -> Result<datafusion::dataframe::DataFrame, String> {
         let frame = ctx.sql_with_options(sql, read_only()).await.map_err(|e| e.to_string())?;
+        let (first, last) = days;
+        let before = first.pred_opt().unwrap_or(first);
         let params = vec![
             ("grp", ScalarValue::Utf8(Some(group.map_or("all", Disaggregation::as_str).to_string()))),
             ("before", ScalarValue::Date32(Some(datafusion::arrow::datatypes::Date32Type::from_naive_date(before)))),
+            ("from_at", self.day_start(first)),
+            ("until_at", self.day_start(last.succ_opt().unwrap_or(last))),
         ];
         let frame = frame.with_param_values(params).map_err(|e| e.to_string())?;
         let names: Vec<&str> = frame.schema().fields().iter().map(|f| f.name().as_str()).collect();
@@ -551,6 +567,7 @@ impl Engine {
         let (pairs, report_units) = self.units(req)?;
         let ctx = self.session().await?;
         let before = frame::register_periods(&ctx, periods).map_err(df)?;
+        let last = periods.iter().map(|p| p.end).max().expect("at least one period");
         frame::register_units(&ctx, &pairs).map_err(df)?;
         let sql = match &kpi.rollup_sql {
             Some(sql) if self.served_from_rollups(id) => {
@@ -559,7 +576,7 @@ impl Engine {
             }
             _ => &kpi.sql,
         };
-        let frame = self.plan(&ctx, sql, req.group, before).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
+        let frame = self.plan(&ctx, sql, req.group, (before + chrono::Days::new(1), last)).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
         let plan = frame.create_physical_plan().await.map_err(df)?;
         let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
         self.files_read.fetch_add(files_scanned(plan.as_ref()), Ordering::Relaxed);

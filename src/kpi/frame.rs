@@ -130,22 +130,44 @@ impl<'a> Spans<'a> {
     /// The days the daily tables are read for, as a filter on `day` (runs of
     /// consecutive days, so that the scan can skip files by their statistics).
     fn daily_filter(&self) -> Expr {
-        let mut days: Vec<NaiveDate> = self.days.iter().chain(&self.to_date_days).map(|(d, _)| *d).collect();
-        days.sort();
-        days.dedup();
-        let date = |d: NaiveDate| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d))));
-        let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
-        for d in days {
-            match runs.last_mut() {
-                Some((_, end)) if *end + Days::new(1) == d => *end = d,
-                _ => runs.push((d, d)),
-            }
-        }
-        runs.into_iter()
-            .map(|(a, b)| col("day").between(date(a), date(b)))
-            .reduce(Expr::or)
-            .unwrap_or_else(|| lit(false))
+        let days = self.days.iter().chain(&self.to_date_days).map(|(d, _)| *d);
+        runs_filter(days, |d| d + Days::new(1))
     }
+
+    /// The whole months read from the monthly tables in a period, as a filter on
+    /// `day` (a month's first day there). A monthly table is partitioned by the month
+    /// its rows were derived from, not by `day`: without this literal filter, which
+    /// the scan checks against each file's statistics, joining on the day would read
+    /// every file of every month.
+    fn monthly_filter(&self) -> Expr {
+        runs_filter(self.months.iter().map(|(d, _)| *d), next_month)
+    }
+
+    /// The months a to-date figure reads from the monthly tables: all before the
+    /// latest period's first uncovered day (files of later months are skipped).
+    fn to_date_monthly_filter(&self) -> Expr {
+        match self.to_date_months.iter().map(|(d, _)| *d).max() {
+            Some(until) => col("day").lt(lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(until))))),
+            None => lit(false),
+        }
+    }
+}
+
+/// `day` within any run of consecutive values (`next` steps from one to the next), or
+/// false for none.
+fn runs_filter(values: impl Iterator<Item = NaiveDate>, next: impl Fn(NaiveDate) -> NaiveDate) -> Expr {
+    let mut values: Vec<NaiveDate> = values.collect();
+    values.sort();
+    values.dedup();
+    let date = |d: NaiveDate| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d))));
+    let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for d in values {
+        match runs.last_mut() {
+            Some((_, end)) if next(*end) == d => *end = d,
+            _ => runs.push((d, d)),
+        }
+    }
+    runs.into_iter().map(|(a, b)| col("day").between(date(a), date(b))).reduce(Expr::or).unwrap_or_else(|| lit(false))
 }
 
 fn register_spans(
@@ -176,23 +198,28 @@ pub async fn register_rollup_views(ctx: &SessionContext, periods: &[Period]) -> 
     register_spans(ctx, "rollup_days", "day", &spans.days)?;
     register_spans(ctx, "rollup_to_date_months", "whole_until", &spans.to_date_months)?;
     register_spans(ctx, "rollup_to_date_days", "day", &spans.to_date_days)?;
-    let filter = spans.daily_filter();
+    let (filter, months_filter, before_filter) =
+        (spans.daily_filter(), spans.monthly_filter(), spans.to_date_monthly_filter());
     for r in crate::rollup::ROLLUPS {
         let name = r.name();
         let (daily, monthly) = (r.table.name, r.monthly.name);
         let edges = ctx.table(daily).await?.filter(filter.clone())?;
         ctx.register_table(format!("{name}_edge_days"), edges.into_view())?;
+        let whole = ctx.table(monthly).await?.filter(months_filter.clone())?;
+        ctx.register_table(format!("{name}_whole_months"), whole.into_view())?;
+        let earlier = ctx.table(monthly).await?.filter(before_filter.clone())?;
+        ctx.register_table(format!("{name}_months_before"), earlier.into_view())?;
         // Table names are the rollups' own constants: no request text reaches the SQL.
         for sql in [
             format!(
                 "CREATE VIEW {name}_in_period AS \
-                 SELECT c.period, c.period_end, r.* FROM {monthly} r JOIN rollup_months c ON c.day = r.day \
+                 SELECT c.period, c.period_end, r.* FROM {name}_whole_months r JOIN rollup_months c ON c.day = r.day \
                  UNION ALL \
                  SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_days c ON c.day = r.day"
             ),
             format!(
                 "CREATE VIEW {name}_to_date AS \
-                 SELECT c.period, c.period_end, r.* FROM {monthly} r JOIN rollup_to_date_months c ON r.day < c.whole_until \
+                 SELECT c.period, c.period_end, r.* FROM {name}_months_before r JOIN rollup_to_date_months c ON r.day < c.whole_until \
                  UNION ALL \
                  SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_to_date_days c ON c.day = r.day"
             ),
@@ -256,6 +283,10 @@ mod tests {
         assert_eq!(s.months.len(), 12 + 3 + 1 + 12);
         assert_eq!(s.to_date_months[1].0, d("2024-10-01"));
         assert_eq!(s.daily_filter(), lit(false));
+        // 2024 and its Q3 and February, then FY2025 (October 2024 to September 2025):
+        // one run of months.
+        let month = |x: &str| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d(x)))));
+        assert_eq!(s.monthly_filter(), col("day").between(month("2024-01-01"), month("2025-09-01")));
         // Every day of every period counted exactly once.
         for p in &periods {
             let covered: u64 =

@@ -20,7 +20,8 @@ WITH accounts AS (
     JOIN account_current a ON a.account_key = ap.citizen_key
     JOIN units u ON u.facility = a.home_station
     JOIN calendar c ON c.day = ap.booked_day
-    WHERE NOT ap.rebooking
+    -- The same days as the calendar's, on the instant: files of other months are skipped.
+    WHERE NOT ap.rebooking AND ap.booked_at >= $from_at AND ap.booked_at < $until_at
     GROUP BY 1, 2, 3
 )
 SELECT a.period, a.unit, a.grp, coalesce(b.n, 0) AS numerator, a.n AS denominator
