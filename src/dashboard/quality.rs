@@ -38,11 +38,7 @@ fn int(s: &str) -> i64 {
     s.parse().unwrap_or(0)
 }
 
-pub async fn build(
-    cx: &Context<'_>,
-    title: &str,
-    view: QualityView,
-) -> Result<(Option<Chart>, Table), ReportError> {
+pub async fn build(cx: &Context<'_>, title: &str, view: QualityView) -> Result<(Option<Chart>, Table), ReportError> {
     match view {
         QualityView::Runs => runs(cx, title).await,
         QualityView::QuarantineReasons => reasons(cx, title).await,

@@ -404,8 +404,8 @@ impl Engine {
         Ok((schema, batches))
     }
 
-    /// The days `check` plans the KPIs for: any will do, nothing is read.
-    const CHECK_DAYS: (chrono::NaiveDate, chrono::NaiveDate) = (chrono::NaiveDate::MIN, chrono::NaiveDate::MIN);
+    /// The day `check` plans the KPIs for: any will do, nothing is read.
+    const CHECK_DAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date");
 
     /// Plans every view and KPI; returns every problem found.
     pub async fn check(&self) -> Vec<String> {
@@ -418,11 +418,11 @@ impl Engine {
         }
         let mut problems = Vec::new();
         for kpi in self.catalog.kpis.values() {
-            if let Err(e) = self.plan(&ctx, &kpi.sql, None, Self::CHECK_DAYS).await {
+            if let Err(e) = self.plan(&ctx, &kpi.sql, None, (Self::CHECK_DAY, Self::CHECK_DAY)).await {
                 problems.push(format!("kpi/{}.sql: {e}", kpi.id));
             }
             if let Some(sql) = &kpi.rollup_sql {
-                if let Err(e) = self.plan(&ctx, sql, None, Self::CHECK_DAYS).await {
+                if let Err(e) = self.plan(&ctx, sql, None, (Self::CHECK_DAY, Self::CHECK_DAY)).await {
                     problems.push(format!("rollups/kpi/{}.sql: {e}", kpi.id));
                 }
             }
@@ -445,11 +445,17 @@ impl Engine {
         problems
     }
 
-    /// The instant (UTC) at which a local day starts, as a KPI parameter.
+    /// The instant (UTC) at which a local day starts, as a KPI parameter. KPIs use
+    /// it only to skip files, their local day deciding, so where midnight falls in a
+    /// daylight-saving gap an instant a day earlier does.
     fn day_start(&self, day: chrono::NaiveDate) -> ScalarValue {
         use chrono::TimeZone;
-        let at = self.tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN)).earliest();
-        ScalarValue::TimestampMicrosecond(at.map(|t| t.timestamp_micros()), Some("UTC".into()))
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        let at = match self.tz.from_local_datetime(&midnight).earliest() {
+            Some(t) => t.timestamp_micros(),
+            None => midnight.checked_sub_days(chrono::Days::new(1)).unwrap_or(midnight).and_utc().timestamp_micros(),
+        };
+        ScalarValue::TimestampMicrosecond(Some(at), Some("UTC".into()))
     }
 
     /// Plans a KPI's SQL with its parameters bound: `days` are the first and the last
@@ -576,7 +582,10 @@ impl Engine {
             }
             _ => &kpi.sql,
         };
-        let frame = self.plan(&ctx, sql, req.group, (before + chrono::Days::new(1), last)).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
+        let frame = self
+            .plan(&ctx, sql, req.group, (before + chrono::Days::new(1), last))
+            .await
+            .map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
         let plan = frame.create_physical_plan().await.map_err(df)?;
         let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
         self.files_read.fetch_add(files_scanned(plan.as_ref()), Ordering::Relaxed);
