@@ -447,15 +447,16 @@ impl Engine {
 
     /// The instant (UTC) at which a local day starts, as a KPI parameter. KPIs use
     /// it only to skip files, their local day deciding, so where midnight falls in a
-    /// daylight-saving gap an instant a day earlier does.
-    fn day_start(&self, day: chrono::NaiveDate) -> ScalarValue {
+    /// daylight-saving gap a day's margin does: `early` for a lower bound, else later.
+    fn day_start(&self, day: chrono::NaiveDate, early: bool) -> ScalarValue {
         use chrono::TimeZone;
         let midnight = day.and_time(chrono::NaiveTime::MIN);
         let at = match self.tz.from_local_datetime(&midnight).earliest() {
-            Some(t) => t.timestamp_micros(),
-            None => midnight.checked_sub_days(chrono::Days::new(1)).unwrap_or(midnight).and_utc().timestamp_micros(),
+            Some(t) => t.to_utc(),
+            None if early => midnight.checked_sub_days(chrono::Days::new(1)).unwrap_or(midnight).and_utc(),
+            None => midnight.checked_add_days(chrono::Days::new(1)).unwrap_or(midnight).and_utc(),
         };
-        ScalarValue::TimestampMicrosecond(Some(at), Some("UTC".into()))
+        ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()))
     }
 
     /// Plans a KPI's SQL with its parameters bound: `days` are the first and the last
@@ -473,8 +474,8 @@ impl Engine {
         let params = vec![
             ("grp", ScalarValue::Utf8(Some(group.map_or("all", Disaggregation::as_str).to_string()))),
             ("before", ScalarValue::Date32(Some(datafusion::arrow::datatypes::Date32Type::from_naive_date(before)))),
-            ("from_at", self.day_start(first)),
-            ("until_at", self.day_start(last.succ_opt().unwrap_or(last))),
+            ("from_at", self.day_start(first, true)),
+            ("until_at", self.day_start(last.succ_opt().unwrap_or(last), false)),
         ];
         let frame = frame.with_param_values(params).map_err(|e| e.to_string())?;
         let names: Vec<&str> = frame.schema().fields().iter().map(|f| f.name().as_str()).collect();

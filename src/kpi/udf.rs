@@ -77,7 +77,7 @@ pub fn local_date(tz: Tz) -> ScalarUDF {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::TimestampMicrosecondArray;
+    use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
     use datafusion::logical_expr::ScalarFunctionArgs;
 
     fn run(tz: Tz, instants: Vec<Option<i64>>) -> Vec<Option<i32>> {
