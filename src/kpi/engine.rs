@@ -188,6 +188,26 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Whether every table this engine opened is still at the latest version in its
+    /// log, and every table it found missing still is: a server keeps one engine
+    /// open across requests while this holds, so that a request lists the Delta logs
+    /// for new commits instead of reading every table's log again.
+    pub async fn is_latest(&self, lake: &Lake) -> Result<bool, KpiError> {
+        let checks = self.tables.iter().map(|t| async move {
+            Ok::<_, KpiError>(match &t.delta {
+                Some(d) => {
+                    let latest = d
+                        .get_latest_version()
+                        .await
+                        .map_err(|source| crate::lake::LakeError::Delta { table: t.def.name.to_string(), source })?;
+                    d.version() == Some(latest)
+                }
+                None => lake.open_existing(t.def).await?.is_none(),
+            })
+        });
+        Ok(futures::future::try_join_all(checks).await?.into_iter().all(|same| same))
+    }
+
     /// Serve KPIs from the rollups where possible (the default), or always compute
     /// them from the raw tables.
     pub fn with_rollups(mut self, on: bool) -> Self {
@@ -573,8 +593,7 @@ impl Engine {
         }
         let (pairs, report_units) = self.units(req)?;
         let ctx = self.session().await?;
-        let before = frame::register_periods(&ctx, periods).map_err(df)?;
-        let last = periods.iter().map(|p| p.end).max().expect("at least one period");
+        let days = frame::register_periods(&ctx, periods).map_err(df)?;
         frame::register_units(&ctx, &pairs).map_err(df)?;
         let sql = match &kpi.rollup_sql {
             Some(sql) if self.served_from_rollups(id) => {
@@ -583,10 +602,7 @@ impl Engine {
             }
             _ => &kpi.sql,
         };
-        let frame = self
-            .plan(&ctx, sql, req.group, (before + chrono::Days::new(1), last))
-            .await
-            .map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
+        let frame = self.plan(&ctx, sql, req.group, days).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
         let plan = frame.create_physical_plan().await.map_err(df)?;
         let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
         self.files_read.fetch_add(files_scanned(plan.as_ref()), Ordering::Relaxed);

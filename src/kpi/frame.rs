@@ -47,10 +47,12 @@ fn register(ctx: &SessionContext, name: &str, columns: Vec<(&str, ArrayRef)>) ->
 
 /// Registers `periods`, `calendar` and `calendar_to_date` for `periods`. Periods may
 /// overlap: a day then has a row for each period that holds it, and every KPI joins
-/// on the day, so each period gets its own total. Returns the value of `$before`.
-pub fn register_periods(ctx: &SessionContext, periods: &[Period]) -> Result<NaiveDate, DataFusionError> {
+/// on the day, so each period gets its own total. Returns the first and the last day
+/// requested.
+pub fn register_periods(ctx: &SessionContext, periods: &[Period]) -> Result<(NaiveDate, NaiveDate), DataFusionError> {
     let labels: Vec<String> = periods.iter().map(|p| p.to_string()).collect();
     let first = periods.iter().map(|p| p.start).min().expect("at least one period");
+    let last = periods.iter().map(|p| p.end).max().expect("at least one period");
     let before = first - Days::new(1);
     register(
         ctx,
@@ -78,7 +80,12 @@ pub fn register_periods(ctx: &SessionContext, periods: &[Period]) -> Result<Naiv
     for (name, (days, labels, ends)) in [("calendar", within), ("calendar_to_date", to_date)] {
         register(ctx, name, vec![("day", dates(days)), ("period", strings(labels)), ("period_end", dates(ends))])?;
     }
-    Ok(before)
+    Ok((first, last))
+}
+
+/// A day as a literal of the `day` columns.
+fn date_lit(day: NaiveDate) -> Expr {
+    lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(day))))
 }
 
 /// The first day of the month after `day`'s.
@@ -147,7 +154,7 @@ impl<'a> Spans<'a> {
     /// latest period's first uncovered day (files of later months are skipped).
     fn to_date_monthly_filter(&self) -> Expr {
         match self.to_date_months.iter().map(|(d, _)| *d).max() {
-            Some(until) => col("day").lt(lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(until))))),
+            Some(until) => col("day").lt(date_lit(until)),
             None => lit(false),
         }
     }
@@ -159,7 +166,6 @@ fn runs_filter(values: impl Iterator<Item = NaiveDate>, next: impl Fn(NaiveDate)
     let mut values: Vec<NaiveDate> = values.collect();
     values.sort();
     values.dedup();
-    let date = |d: NaiveDate| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d))));
     let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
     for d in values {
         match runs.last_mut() {
@@ -167,7 +173,10 @@ fn runs_filter(values: impl Iterator<Item = NaiveDate>, next: impl Fn(NaiveDate)
             _ => runs.push((d, d)),
         }
     }
-    runs.into_iter().map(|(a, b)| col("day").between(date(a), date(b))).reduce(Expr::or).unwrap_or_else(|| lit(false))
+    runs.into_iter()
+        .map(|(a, b)| col("day").between(date_lit(a), date_lit(b)))
+        .reduce(Expr::or)
+        .unwrap_or_else(|| lit(false))
 }
 
 fn register_spans(
@@ -285,8 +294,7 @@ mod tests {
         assert_eq!(s.daily_filter(), lit(false));
         // 2024 and its Q3 and February, then FY2025 (October 2024 to September 2025):
         // one run of months.
-        let month = |x: &str| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d(x)))));
-        assert_eq!(s.monthly_filter(), col("day").between(month("2024-01-01"), month("2025-09-01")));
+        assert_eq!(s.monthly_filter(), col("day").between(date_lit(d("2024-01-01")), date_lit(d("2025-09-01"))));
         // Every day of every period counted exactly once.
         for p in &periods {
             let covered: u64 =
@@ -301,9 +309,8 @@ mod tests {
         let s = Spans::of(&periods);
         assert!(s.months.is_empty());
         assert_eq!(s.days.len(), 7);
-        let date = |x: &str| lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(d(x)))));
         // 29 June to 5 July; to date, 1 to 5 July: one run.
         assert_eq!(s.to_date_months[0].0, d("2026-07-01"));
-        assert_eq!(s.daily_filter(), col("day").between(date("2026-06-29"), date("2026-07-05")));
+        assert_eq!(s.daily_filter(), col("day").between(date_lit(d("2026-06-29")), date_lit(d("2026-07-05"))));
     }
 }

@@ -29,8 +29,9 @@ fn offset_micros(tz: &Tz, us: i64) -> Option<i64> {
 fn day_offsets(tz: &Tz, first: i64, days: i64) -> Vec<Option<i64>> {
     (first..first + days)
         .map(|d| {
-            let start = offset_micros(tz, d * MICROS_PER_DAY)?;
-            let end = offset_micros(tz, (d + 1) * MICROS_PER_DAY - 1)?;
+            let midnight = d.checked_mul(MICROS_PER_DAY)?;
+            let start = offset_micros(tz, midnight)?;
+            let end = offset_micros(tz, midnight.checked_add(MICROS_PER_DAY - 1)?)?;
             (start == end).then_some(start)
         })
         .collect()
@@ -62,7 +63,7 @@ pub fn local_date(tz: Tz) -> ScalarUDF {
                 Some((first, last)) if last - first < MAX_TABLE_DAYS => {
                     let offsets = day_offsets(&tz, first, last - first + 1);
                     instants.unary_opt(|us| match offsets[(us.div_euclid(MICROS_PER_DAY) - first) as usize] {
-                        Some(offset) => i32::try_from((us + offset).div_euclid(MICROS_PER_DAY)).ok(),
+                        Some(offset) => i32::try_from(us.checked_add(offset)?.div_euclid(MICROS_PER_DAY)).ok(),
                         None => day_by_rules(&tz, us),
                     })
                 }

@@ -29,6 +29,10 @@ pub struct Analytics {
     pub settings: Settings,
     pub catalog: Arc<Catalog>,
     pub dashboards: Vec<crate::dashboard::Dashboard>,
+    /// The engine over the lake's latest versions, kept open between requests (see
+    /// [`Analytics::engine`]); none when `keep_open` is off.
+    open: std::sync::Mutex<Option<Arc<Engine>>>,
+    keep_open: bool,
 }
 
 impl Analytics {
@@ -36,12 +40,40 @@ impl Analytics {
     pub fn new(settings: Settings, catalog: Arc<Catalog>) -> Result<Self, String> {
         let dashboards = crate::dashboard::config::load(settings.dashboards_dir.as_deref(), &catalog)
             .map_err(|problems| problems.join("; "))?;
-        Ok(Analytics { settings, catalog, dashboards })
+        Ok(Analytics { settings, catalog, dashboards, open: std::sync::Mutex::new(None), keep_open: true })
     }
 
-    pub async fn engine(&self, as_of: Option<&Snapshot>) -> Result<Engine, ServiceError> {
+    /// Whether the engine is kept open between requests (the default); off, every
+    /// request opens the lake afresh (the benchmark measures both).
+    pub fn keep_open(mut self, on: bool) -> Self {
+        self.keep_open = on;
+        self
+    }
+
+    /// The engine a request reads the lake through. At the latest versions, the
+    /// engine of an earlier request serves while no table has had a commit since it
+    /// was opened, which costs a listing of each Delta log instead of reading them
+    /// all. Only the open tables and the facility list are kept: every figure is
+    /// computed from the lake on each request.
+    pub async fn engine(&self, as_of: Option<&Snapshot>) -> Result<Arc<Engine>, ServiceError> {
         let lake = Lake::new(&self.settings.lake).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Engine::open(&lake, self.catalog.clone(), self.settings.timezone, as_of).await.map_err(kpi_error)
+        let keep = self.keep_open && as_of.is_none();
+        if keep {
+            // A poisoned lock only means another request panicked: the engine is whole.
+            let kept = self.open.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(engine) = kept {
+                if engine.is_latest(&lake).await.map_err(kpi_error)? {
+                    return Ok(engine);
+                }
+            }
+        }
+        let engine = Arc::new(
+            Engine::open(&lake, self.catalog.clone(), self.settings.timezone, as_of).await.map_err(kpi_error)?,
+        );
+        if keep {
+            *self.open.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine.clone());
+        }
+        Ok(engine)
     }
 }
 

@@ -473,6 +473,19 @@ async fn targets_report_achievement_projection_and_status() {
     assert!(strict.iter().all(|r| r.status == Some(Status::OffTrack)));
 }
 
+/// Ingests a new version of the targets into the lake of `dir` (a copy of the
+/// sample): the national accounts target becomes 3,000,000.
+fn ingest_new_targets(dir: &std::path::Path) {
+    let reference = dir.join("reference");
+    copy_tree(&repo().join("data-samples/reference"), &reference);
+    let targets_csv = reference.join("targets.csv");
+    let text = std::fs::read_to_string(&targets_csv).unwrap();
+    std::fs::write(&targets_csv, text.replacen(",2500000,", ",3000000,", 1)).unwrap();
+    std::fs::write(dir.join("homedoc.toml"), format!("reference_dir = {reference:?}\n")).unwrap();
+    let (ok, _, err) = crate::cli::homedoc(dir, &["ingest", "targets", "--quiet"]);
+    assert!(ok, "{err}");
+}
+
 #[test]
 fn a_report_made_as_of_its_snapshot_is_identical_whatever_was_ingested_since() {
     use crate::cli::homedoc;
@@ -504,15 +517,7 @@ fn a_report_made_as_of_its_snapshot_is_identical_whatever_was_ingested_since() {
     let rows: usize = json["tables"].as_array().unwrap().iter().map(|t| t["rows"].as_array().unwrap().len()).sum();
     assert_eq!(csv::Reader::from_reader(first_csv.as_bytes()).records().count(), rows);
 
-    // A new version of the targets is ingested.
-    let reference = dir.path().join("reference");
-    copy_tree(&repo().join("data-samples/reference"), &reference);
-    let targets_csv = reference.join("targets.csv");
-    let text = std::fs::read_to_string(&targets_csv).unwrap();
-    std::fs::write(&targets_csv, text.replacen(",2500000,", ",3000000,", 1)).unwrap();
-    std::fs::write(dir.path().join("homedoc.toml"), format!("reference_dir = {reference:?}\n")).unwrap();
-    let (ok, _, err) = homedoc(dir.path(), &["ingest", "targets", "--quiet"]);
-    assert!(ok, "{err}");
+    ingest_new_targets(dir.path());
 
     let (now, _) = report("now.json", &["--format", "json"]);
     assert!(now.contains("3000000") && !now.contains(&snapshot), "the latest report reads the new targets");
@@ -520,4 +525,48 @@ fn a_report_made_as_of_its_snapshot_is_identical_whatever_was_ingested_since() {
     assert_eq!(again, first, "as of its snapshot, the report is byte-identical");
     let (again_csv, _) = report("again.csv", &["--format", "csv", "--as-of", &snapshot]);
     assert_eq!(again_csv, first_csv);
+}
+
+/// The server keeps its engine open between requests while no table has a new
+/// commit, and opens the lake afresh once one has: a request never reads an old
+/// version of the lake.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_engine_serves_until_the_lake_has_a_new_commit() {
+    use homedoc::web::analytics::Analytics;
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&sample().dir, dir.path());
+    let s = settings(dir.path(), &sqlite_url(dir.path()));
+    let catalog = Arc::new(Catalog::embedded().unwrap());
+    let kept = Analytics::new(s.clone(), catalog.clone()).unwrap();
+    let reopened = Analytics::new(s.clone(), catalog).unwrap().keep_open(false);
+
+    let first = kept.engine(None).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &kept.engine(None).await.unwrap()), "nothing new: the same engine serves");
+    assert!(!Arc::ptr_eq(&reopened.engine(None).await.unwrap(), &reopened.engine(None).await.unwrap()));
+    // A snapshot is always opened as asked, never served from the kept engine.
+    let as_of = kept.engine(Some(first.snapshot())).await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &as_of));
+    assert_eq!(as_of.snapshot(), first.snapshot());
+
+    ingest_new_targets(dir.path());
+
+    let now = kept.engine(None).await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &now), "a new commit: the lake is opened again");
+    assert!(
+        now.snapshot().0["targets"] > first.snapshot().0["targets"],
+        "{} then {}",
+        first.snapshot(),
+        now.snapshot()
+    );
+    let national = |e: Arc<Engine>| async move {
+        let targets = e.targets_of(chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(), Default::default(), None);
+        targets
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.indicator == "accounts_registered" && t.scope == "national")
+            .map(|t| t.target)
+    };
+    assert_eq!(national(now.clone()).await, Some(3_000_000.0));
+    assert!(Arc::ptr_eq(&now, &kept.engine(None).await.unwrap()), "then kept again");
 }

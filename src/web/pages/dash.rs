@@ -7,6 +7,7 @@
 //! project; anything else is a 403 page.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -70,7 +71,7 @@ struct Request<'a> {
     a: &'a Analytics,
     d: &'a Dashboard,
     p: Principal,
-    engine: Engine,
+    engine: Arc<Engine>,
     f: Filters,
     /// How long opening the lake at its snapshot took.
     opened_in: std::time::Duration,
@@ -262,7 +263,8 @@ async fn show(
 }
 
 /// Where the server's time went (the Server-Timing header browsers' developer tools
-/// show): opening the lake, then each panel in order. Panel ids are config ids, so
+/// show): opening the lake (or checking that the kept engine is current), then each
+/// panel in order. Panel ids are config ids, so
 /// they are valid header tokens.
 fn server_timing(r: &Request<'_>, view: &View) -> String {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
