@@ -50,6 +50,7 @@ const BUILT_IN_ROLLUPS: &[(&str, &str)] = &[
     ("video_call_daily", include_str!("../../sql/rollups/video_call_daily.sql")),
     ("telemedicine_daily", include_str!("../../sql/rollups/telemedicine_daily.sql")),
     ("training_daily", include_str!("../../sql/rollups/training_daily.sql")),
+    ("holder_daily", include_str!("../../sql/rollups/holder_daily.sql")),
 ];
 
 /// The KPIs that can be served from the rollups, each computed from them
@@ -72,6 +73,7 @@ const BUILT_IN_ROLLUP_KPIS: &[(&str, &str)] = &[
     ("course_completions", include_str!("../../sql/rollups/kpi/course_completions.sql")),
     ("bookings_per_1000_accounts", include_str!("../../sql/rollups/kpi/bookings_per_1000_accounts.sql")),
     ("booking_conversion_rate", include_str!("../../sql/rollups/kpi/booking_conversion_rate.sql")),
+    ("accounts_that_booked", include_str!("../../sql/rollups/kpi/accounts_that_booked.sql")),
 ];
 
 /// The names of the built-in files by folder (`views`, `kpi`, `rollups`,

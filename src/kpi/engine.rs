@@ -77,6 +77,8 @@ pub struct Engine {
     provinces: BTreeMap<(BoundarySet, String), String>,
     /// Every rollup reflects exactly the source versions this engine opened.
     rollups_fresh: bool,
+    /// Every state table does (the rollup that joins them may still lag behind).
+    states_fresh: bool,
     /// KPIs with a rollup query are served from the rollups when they are fresh.
     use_rollups: bool,
     /// Parquet files the queries of this engine have read, for the benchmark.
@@ -158,21 +160,27 @@ impl Engine {
             tables.push(t);
         }
         // Fresh: every rollup table, monthly twin and state table reflects exactly the
-        // source version opened (the views read the state tables too).
+        // version opened of each of its sources (the views read the state tables too).
         let delta = |def: &TableDef| tables.iter().find(|t| t.def.name == def.name).and_then(|t| t.delta.as_ref());
-        let checks = crate::rollup::ROLLUPS.iter().flat_map(|r| {
-            [Some(r.table), Some(r.monthly), r.state.map(|s| s.table)].into_iter().flatten().map(move |t| (r, t))
-        });
+        let checks: Vec<(&TableDef, &TableDef, bool)> = crate::rollup::ROLLUPS
+            .iter()
+            .flat_map(|r| {
+                let states = r.state.map(|s| (s.table, true));
+                let tables = [(r.table, false), (r.monthly, false)].into_iter().chain(states);
+                tables.flat_map(move |(t, state)| r.sources().map(move |source| (t, source, state)))
+            })
+            .collect();
         let reflected =
-            futures::future::try_join_all(checks.map(|(r, table)| {
-                let source = snapshot.0.get(r.source.name).map_or(0, |v| *v as i64);
+            futures::future::try_join_all(checks.iter().map(|&(table, source, _)| {
+                let version = snapshot.0.get(source.name).map_or(0, |v| *v as i64);
                 let delta = delta(table);
                 async move {
-                    Ok::<_, KpiError>(crate::rollup::reflected_version(lake, table, r.source, delta).await? == source)
+                    Ok::<_, KpiError>(crate::rollup::reflected_version(lake, table, source, delta).await? == version)
                 }
             }))
             .await?;
-        let rollups_fresh = reflected.into_iter().all(|fresh| fresh);
+        let rollups_fresh = reflected.iter().all(|fresh| *fresh);
+        let states_fresh = checks.iter().zip(&reflected).filter(|((_, _, state), _)| *state).all(|(_, fresh)| *fresh);
         let mut engine = Engine {
             catalog,
             tz,
@@ -181,6 +189,7 @@ impl Engine {
             facilities: Vec::new(),
             provinces: BTreeMap::new(),
             rollups_fresh,
+            states_fresh,
             use_rollups: true,
             files_read: AtomicU64::new(0),
         };
@@ -253,6 +262,7 @@ impl Engine {
             facilities: Vec::new(),
             provinces: BTreeMap::new(),
             rollups_fresh: false,
+            states_fresh: false,
             use_rollups: true,
             files_read: AtomicU64::new(0),
         })
@@ -303,10 +313,10 @@ impl Engine {
         }
         // The latest version of each entity of a change feed, which the views start
         // from: the state table the rollup refresh keeps, when this engine serves from
-        // the rollups and they reflect the feed it opened; else worked out from the
-        // feed (the raw path, and the refresh itself, which computes a month from the
-        // rows it stands in for the feed).
-        let from_state = replace.is_none() && self.use_rollups && self.rollups_fresh;
+        // the rollups and the states reflect the feeds it opened; else worked out from
+        // the feed (the raw path, and the refresh of a feed's month, which stands rows
+        // in for the feed).
+        let from_state = replace.is_none() && self.use_rollups && self.states_fresh;
         if let Some((def, rows)) = replace {
             let schema = rows.first().map_or_else(|| def.schema(), |b| b.schema());
             let table = MemTable::try_new(schema, vec![rows]).map_err(df)?;

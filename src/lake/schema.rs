@@ -451,6 +451,25 @@ pub const TRAINING_DAILY: TableDef = TableDef {
     key: &["month", "facility", "day", "staff_code"],
 };
 
+/// Bookings and first bookings by the account holder's home station and group (the
+/// account's latest version), which no single feed's rollup carries: it joins the
+/// account and appointment states. `month` is the month of `day`.
+pub const HOLDER_DAILY: TableDef = TableDef {
+    name: "holder_daily",
+    kind: TableKind::Derived,
+    columns: &[
+        col("facility", Str),
+        col("day", Date),
+        col("dim", Str),
+        col("grp", Str),
+        col("bookings", I64),
+        col("first_bookings", I64),
+        derived("month", Str),
+    ],
+    partition: Some("month"),
+    key: &["month", "facility", "day", "dim", "grp"],
+};
+
 // Month-level rollups: the day-level rows summed per facility, calendar month (`day`
 // is the month's first day) and group, with the same columns. A period's whole
 // months read these, its other days the day-level table: a report over years reads
@@ -461,6 +480,7 @@ pub const APPOINTMENT_MONTHLY: TableDef = TableDef { name: "appointment_monthly"
 pub const VIDEO_CALL_MONTHLY: TableDef = TableDef { name: "video_call_monthly", ..VIDEO_CALL_DAILY };
 pub const TELEMEDICINE_MONTHLY: TableDef = TableDef { name: "telemedicine_monthly", ..TELEMEDICINE_DAILY };
 pub const TRAINING_MONTHLY: TableDef = TableDef { name: "training_monthly", ..TRAINING_DAILY };
+pub const HOLDER_MONTHLY: TableDef = TableDef { name: "holder_monthly", ..HOLDER_DAILY };
 
 /// Every table of the lake.
 pub const TABLES: &[TableDef] = &[
@@ -485,11 +505,13 @@ pub const TABLES: &[TableDef] = &[
     VIDEO_CALL_DAILY,
     TELEMEDICINE_DAILY,
     TRAINING_DAILY,
+    HOLDER_DAILY,
     ACCOUNT_MONTHLY,
     APPOINTMENT_MONTHLY,
     VIDEO_CALL_MONTHLY,
     TELEMEDICINE_MONTHLY,
     TRAINING_MONTHLY,
+    HOLDER_MONTHLY,
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {

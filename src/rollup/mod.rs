@@ -23,6 +23,14 @@
 //! refresh: it starts from the lowest of the watermarks, the merge keeps each
 //! entity's highest feed number (so merging twice changes nothing), and a month's
 //! rollup rows are always recomputed whole.
+//!
+//! One rollup joins two feeds: bookings and first bookings by the account holder's
+//! home station and group (`holder_daily`). An account's change moves every booking
+//! of its holder, whatever month it fell in, so that rollup is recomputed whole from
+//! the two state tables whenever either feed has moved ([`joined`]), after the
+//! others have brought those states up to date.
+
+mod joined;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -39,8 +47,9 @@ use deltalake::kernel::Transaction;
 use crate::kpi::{Catalog, Engine, KpiError};
 use crate::lake::schema::{
     ACCOUNT_DAILY, ACCOUNT_MONTHLY, ACCOUNT_STATE, ACCOUNTS, APPOINTMENT_DAILY, APPOINTMENT_MONTHLY, APPOINTMENT_STATE,
-    APPOINTMENTS, TELEMEDICINE_DAILY, TELEMEDICINE_MONTHLY, TELEMEDICINE_SESSIONS, TRAINING_ATTENDANCE, TRAINING_DAILY,
-    TRAINING_MONTHLY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_MONTHLY, VIDEO_CALL_STATE, VIDEO_CALLS,
+    APPOINTMENTS, HOLDER_DAILY, HOLDER_MONTHLY, TELEMEDICINE_DAILY, TELEMEDICINE_MONTHLY, TELEMEDICINE_SESSIONS,
+    TRAINING_ATTENDANCE, TRAINING_DAILY, TRAINING_MONTHLY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_MONTHLY,
+    VIDEO_CALL_STATE, VIDEO_CALLS,
 };
 use crate::lake::{Appender, Lake, LakeError};
 
@@ -72,6 +81,9 @@ pub struct Rollup {
     pub source: &'static TableDef,
     /// Present for change feeds.
     pub state: Option<State>,
+    /// Further tables joined to `source`: such a rollup is recomputed whole when any
+    /// of its sources has moved.
+    pub joins: &'static [&'static TableDef],
 }
 
 impl Rollup {
@@ -79,6 +91,11 @@ impl Rollup {
     /// `<name>_to_date`.
     pub fn name(&self) -> &'static str {
         self.table.name.strip_suffix("_daily").unwrap_or(self.table.name)
+    }
+
+    /// Every table the rollup reflects: its source, then the tables joined to it.
+    pub fn sources(&self) -> impl Iterator<Item = &'static TableDef> + use<> {
+        std::iter::once(self.source).chain(self.joins.iter().copied())
     }
 }
 
@@ -88,21 +105,38 @@ pub const ROLLUPS: &[Rollup] = &[
         monthly: &ACCOUNT_MONTHLY,
         source: &ACCOUNTS,
         state: Some(State { table: &ACCOUNT_STATE, key: "account_key", born: "created_at" }),
+        joins: &[],
     },
     Rollup {
         table: &APPOINTMENT_DAILY,
         monthly: &APPOINTMENT_MONTHLY,
         source: &APPOINTMENTS,
         state: Some(State { table: &APPOINTMENT_STATE, key: "appointment_id", born: "booked_at" }),
+        joins: &[],
     },
     Rollup {
         table: &VIDEO_CALL_DAILY,
         monthly: &VIDEO_CALL_MONTHLY,
         source: &VIDEO_CALLS,
         state: Some(State { table: &VIDEO_CALL_STATE, key: "call_id", born: "started_at" }),
+        joins: &[],
     },
-    Rollup { table: &TELEMEDICINE_DAILY, monthly: &TELEMEDICINE_MONTHLY, source: &TELEMEDICINE_SESSIONS, state: None },
-    Rollup { table: &TRAINING_DAILY, monthly: &TRAINING_MONTHLY, source: &TRAINING_ATTENDANCE, state: None },
+    Rollup {
+        table: &TELEMEDICINE_DAILY,
+        monthly: &TELEMEDICINE_MONTHLY,
+        source: &TELEMEDICINE_SESSIONS,
+        state: None,
+        joins: &[],
+    },
+    Rollup {
+        table: &TRAINING_DAILY,
+        monthly: &TRAINING_MONTHLY,
+        source: &TRAINING_ATTENDANCE,
+        state: None,
+        joins: &[],
+    },
+    // Last: it reads the account and appointment states the refresh brought up to date.
+    Rollup { table: &HOLDER_DAILY, monthly: &HOLDER_MONTHLY, source: &APPOINTMENTS, state: None, joins: &[&ACCOUNTS] },
 ];
 
 /// Feed rows merged per commit: bounds memory on a first build over years of history.
@@ -154,11 +188,12 @@ pub async fn refresh(
     chunk: i64,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<RefreshReport>, RollupError> {
-    let engine = Engine::open(lake, catalog, tz, None).await?;
+    let engine = Engine::open(lake, catalog.clone(), tz, None).await?;
     let mut out = Vec::new();
     for r in ROLLUPS {
         let started = Instant::now();
         let mut report = match r.state {
+            _ if !r.joins.is_empty() => joined::refresh(lake, catalog.clone(), tz, r, progress).await?,
             Some(state) => refresh_feed(lake, &engine, r, state, chunk.max(1), progress).await?,
             None => refresh_drop(lake, &engine, r, progress).await?,
         };
@@ -291,15 +326,20 @@ async fn latest_by_month(
     changes: Vec<RecordBatch>,
 ) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
     let batches = latest(engine, source, state, changes, true).await?;
-    let month_at = source.index("month").expect("feeds have a month");
+    by_month(source, batches)
+}
+
+/// Rows conformed to `def` (which has a `month` column), grouped by their month.
+fn by_month(def: &TableDef, batches: Vec<RecordBatch>) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
+    let month_at = def.index("month").ok_or_else(|| build_err(def, "no month column"))?;
     let mut out: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     for b in batches {
         let months = b.column(month_at).as_any().downcast_ref::<StringArray>().expect("conformed to Utf8");
         let distinct: BTreeSet<&str> = months.iter().flatten().collect();
         for m in distinct {
             let mask = datafusion::arrow::compute::kernels::cmp::eq(months, &StringArray::new_scalar(m))
-                .map_err(|e| build_err(source, e))?;
-            let part = datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(|e| build_err(source, e))?;
+                .map_err(|e| build_err(def, e))?;
+            let part = datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(|e| build_err(def, e))?;
             out.entry(m.to_string()).or_default().push(part);
         }
     }

@@ -1,0 +1,90 @@
+//! A rollup that joins feeds (`holder_daily`: bookings by the account holder's home
+//! station and group). Its rows for a day depend on every version of an account, not
+//! only on the changes of that day's month: an account that moves home station moves
+//! all its bookings. So it is recomputed whole, from the state tables, whenever any
+//! of its sources has moved, and every month partition is replaced in one commit per
+//! table. The engine it reads through is opened after the feed rollups have brought
+//! the states up to date, so its views scan the states rather than the feeds; the
+//! versions it records are the ones that engine opened.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::error::DataFusionError;
+use deltalake::kernel::Transaction;
+use futures::TryFutureExt;
+
+use super::{RefreshReport, Rollup, RollupError, build_err, by_calendar_month, by_month, run, version_id};
+use crate::kpi::{Catalog, Engine};
+use crate::lake::{Appender, Lake};
+
+pub(super) async fn refresh(
+    lake: &Lake,
+    catalog: Arc<Catalog>,
+    tz: Tz,
+    r: &Rollup,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RefreshReport, RollupError> {
+    let engine = Engine::open(lake, catalog, tz, None).await?;
+    let versions: Vec<(String, i64)> =
+        r.sources().map(|s| (version_id(s), engine.snapshot().0.get(s.name).map_or(0, |v| *v as i64))).collect();
+    let mut report = RefreshReport { table: r.table.name.into(), source_version: versions[0].1, ..Default::default() };
+    let mut daily_table = lake.open(r.table).await?;
+    let mut monthly_table = lake.open(r.monthly).await?;
+    let mut behind = false;
+    for (id, version) in &versions {
+        for (def, table) in [(r.table, &daily_table), (r.monthly, &monthly_table)] {
+            behind |= lake.txn_version(def, table, id).await? != *version;
+        }
+    }
+    if !behind {
+        return Ok(report);
+    }
+    let sql = engine.catalog().rollup(r.table.name).ok_or_else(|| build_err(r.table, "no sql/rollups file"))?;
+    let ctx = engine.session_over(None).await?;
+    let query = |sql: String| {
+        let ctx = ctx.clone();
+        async move { ctx.sql(&sql).await?.collect().await }.map_err(|e: DataFusionError| build_err(r.table, e))
+    };
+    // What the join reads: the latest version of every entity of each source.
+    for s in r.sources() {
+        let counted = query(format!("SELECT count(*) FROM {}_latest", s.name)).await?;
+        let n = counted.first().filter(|b| b.num_rows() > 0).and_then(|b| b.column(0).as_primitive_opt::<Int64Type>());
+        report.rows_read += n.map_or(0, |a| a.value(0) as u64);
+    }
+    let days = query(sql.sql.clone()).await?;
+    let days = match days.iter().any(|b| b.num_rows() > 0) {
+        true => run(&engine, r.table, days, "SELECT *, to_char(day, '%Y-%m') AS month FROM incoming").await?,
+        false => Vec::new(),
+    };
+    let by_month = by_month(r.table, days)?;
+    // Every month: those the rollup held before, which may now be empty, and the new.
+    let mut months: BTreeSet<String> = by_month.keys().cloned().collect();
+    for (def, table) in [(r.table, &daily_table), (r.monthly, &monthly_table)] {
+        months.extend(lake.partition_files(def, table)?.into_iter().map(|(_, m)| m));
+    }
+    let mut daily = Appender::new(r.table, &daily_table)?;
+    let mut monthly = Appender::new(r.monthly, &monthly_table)?;
+    for (month, rows) in by_month {
+        for b in &rows {
+            report.rollup_rows += b.num_rows() as u64;
+            daily.write(b.clone()).await?;
+        }
+        for b in by_calendar_month(&engine, r, rows).await? {
+            monthly.write(b).await?;
+        }
+        progress(&format!("{}: {month} computed", r.table.name));
+    }
+    let (daily_adds, monthly_adds) = (daily.finish().await?, monthly.finish().await?);
+    let txns: Vec<Transaction> = versions.iter().map(|(id, v)| Transaction::new(id, *v)).collect();
+    lake.commit_replace_partitions(r.table, &mut daily_table, &months, daily_adds, txns.clone()).await?;
+    crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
+    lake.commit_replace_partitions(r.monthly, &mut monthly_table, &months, monthly_adds, txns).await?;
+    report.commits = 1;
+    progress(&format!("{}: recomputed whole, {} month(s)", r.table.name, months.len()));
+    report.months = months.into_iter().collect();
+    Ok(report)
+}
