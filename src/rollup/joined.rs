@@ -56,9 +56,10 @@ pub(super) async fn refresh(
         report.rows_read += n.map_or(0, |a| a.value(0) as u64);
     }
     let days = query(sql.sql.clone()).await?;
-    let days = match days.iter().any(|b| b.num_rows() > 0) {
-        true => run(&engine, r.table, days, "SELECT *, to_char(day, '%Y-%m') AS month FROM incoming").await?,
-        false => Vec::new(),
+    let days = if days.iter().any(|b| b.num_rows() > 0) {
+        run(&engine, r.table, days, "SELECT *, to_char(day, '%Y-%m') AS month FROM incoming").await?
+    } else {
+        Vec::new()
     };
     let by_month = by_month(r.table, days)?;
     // Every month: those the rollup held before, which may now be empty, and the new.
