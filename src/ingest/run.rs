@@ -329,7 +329,7 @@ impl Ingest {
                 let txn = Transaction::new(&p.id, run);
                 let meta = HashMap::from([("homedoc.run".to_string(), serde_json::json!(run))]);
                 if p.target.kind == TableKind::Reference {
-                    self.lake.commit_replace(p.target, table, adds, txn, meta).await?;
+                    self.lake.commit_replace(p.target, table, adds, vec![txn], meta).await?;
                 } else {
                     self.lake.commit_append(p.target, table, adds, Some(txn), meta).await?;
                 }

@@ -142,16 +142,15 @@ impl<'a> Spans<'a> {
     }
 
     /// The whole months read from the monthly tables in a period, as a filter on
-    /// `day` (a month's first day there). A monthly table is partitioned by the month
-    /// its rows were derived from, not by `day`: without this literal filter, which
-    /// the scan checks against each file's statistics, joining on the day would read
-    /// every file of every month.
+    /// `day` (a month's first day there). A monthly table is one file sorted by
+    /// `day`: this literal filter, which the scan checks against the statistics of
+    /// its row groups and pages, skips the months the period does not cover.
     fn monthly_filter(&self) -> Expr {
         runs_filter(self.months.iter().map(|(d, _)| *d), next_month)
     }
 
     /// The months a to-date figure reads from the monthly tables: all before the
-    /// latest period's first uncovered day (files of later months are skipped).
+    /// latest period's first uncovered day (later months are skipped).
     fn to_date_monthly_filter(&self) -> Expr {
         match self.to_date_months.iter().map(|(d, _)| *d).max() {
             Some(until) => col("day").lt(date_lit(until)),

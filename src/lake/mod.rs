@@ -10,6 +10,7 @@
 //! the two whether to publish at all.
 
 pub mod maintain;
+mod rewrite;
 pub mod rows;
 pub mod schema;
 
@@ -166,21 +167,24 @@ impl Lake {
         .await
     }
 
-    /// Replaces the whole content of a table with `adds`, in one commit.
+    /// Replaces the whole content of a table with `adds`, in one commit; a table
+    /// laid out in another partitioning takes that of `def` in the same commit (the
+    /// files of `adds` must be written in it, as [`Appender`] does).
     pub async fn commit_replace(
         &self,
         def: &TableDef,
         table: &mut DeltaTable,
         adds: Vec<Add>,
-        txn: Transaction,
+        txns: Vec<Transaction>,
         metadata: HashMap<String, serde_json::Value>,
     ) -> Result<u64, LakeError> {
+        let mut actions: Vec<Action> = self.relayout(def, table)?.map(Action::Metadata).into_iter().collect();
         let state = table.snapshot().map_err(Self::delta_err(def))?;
-        let mut actions: Vec<Action> =
-            state.log_data().into_iter().map(|f| Action::Remove(f.remove_action(true))).collect();
+        actions.extend(state.log_data().into_iter().map(|f| Action::Remove(f.remove_action(true))));
         actions.extend(adds.into_iter().map(Action::Add));
-        let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
-        self.commit(def, table, actions, vec![txn], metadata, operation).await
+        let partition_by = def.partition.map(|p| vec![p.to_string()]);
+        let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by, predicate: None };
+        self.commit(def, table, actions, txns, metadata, operation).await
     }
 
     /// Replaces the content of some partitions of a partitioned table with `adds`
@@ -395,7 +399,15 @@ pub struct Appender {
 
 impl Appender {
     pub fn new(def: &TableDef, table: &DeltaTable) -> Result<Self, LakeError> {
-        let mut writer = RecordBatchWriter::for_table(table).map_err(Lake::delta_err(def))?;
+        let writer = if rewrite::layout_current(def, table)? {
+            RecordBatchWriter::for_table(table)
+        } else {
+            // Files for a table being moved to the partitioning of its definition,
+            // committed with the new layout by `Lake::commit_replace`.
+            let partitions = def.partition.iter().map(|p| p.to_string()).collect();
+            RecordBatchWriter::try_new(table.table_url().as_str(), def.schema(), Some(partitions), None)
+        };
+        let mut writer = writer.map_err(Lake::delta_err(def))?;
         let name = def.name.to_string();
         // Two batches in flight at most: memory stays bounded when the writer lags.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);

@@ -473,14 +473,19 @@ pub const HOLDER_DAILY: TableDef = TableDef {
 // Month-level rollups: the day-level rows summed per facility, calendar month (`day`
 // is the month's first day) and group, with the same columns. A period's whole
 // months read these, its other days the day-level table: a report over years reads
-// about a tenth of the rows. `month` is again the partition the rows came from.
+// about a tenth of the rows. `month` is again the partition the rows came from, but
+// the tables are not partitioned: each is one file sorted by `day`, rewritten whole
+// at each refresh (see `lake::rewrite`), so that a report opens one file, not one
+// per month.
 
-pub const ACCOUNT_MONTHLY: TableDef = TableDef { name: "account_monthly", ..ACCOUNT_DAILY };
-pub const APPOINTMENT_MONTHLY: TableDef = TableDef { name: "appointment_monthly", ..APPOINTMENT_DAILY };
-pub const VIDEO_CALL_MONTHLY: TableDef = TableDef { name: "video_call_monthly", ..VIDEO_CALL_DAILY };
-pub const TELEMEDICINE_MONTHLY: TableDef = TableDef { name: "telemedicine_monthly", ..TELEMEDICINE_DAILY };
-pub const TRAINING_MONTHLY: TableDef = TableDef { name: "training_monthly", ..TRAINING_DAILY };
-pub const HOLDER_MONTHLY: TableDef = TableDef { name: "holder_monthly", ..HOLDER_DAILY };
+pub const ACCOUNT_MONTHLY: TableDef = TableDef { name: "account_monthly", partition: None, ..ACCOUNT_DAILY };
+pub const APPOINTMENT_MONTHLY: TableDef =
+    TableDef { name: "appointment_monthly", partition: None, ..APPOINTMENT_DAILY };
+pub const VIDEO_CALL_MONTHLY: TableDef = TableDef { name: "video_call_monthly", partition: None, ..VIDEO_CALL_DAILY };
+pub const TELEMEDICINE_MONTHLY: TableDef =
+    TableDef { name: "telemedicine_monthly", partition: None, ..TELEMEDICINE_DAILY };
+pub const TRAINING_MONTHLY: TableDef = TableDef { name: "training_monthly", partition: None, ..TRAINING_DAILY };
+pub const HOLDER_MONTHLY: TableDef = TableDef { name: "holder_monthly", partition: None, ..HOLDER_DAILY };
 
 /// Every table of the lake.
 pub const TABLES: &[TableDef] = &[

@@ -14,10 +14,12 @@ use chrono_tz::Tz;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::error::DataFusionError;
+use datafusion::functions::expr_fn::to_char;
+use datafusion::prelude::{col, lit};
 use deltalake::kernel::Transaction;
 use futures::TryFutureExt;
 
-use super::{RefreshReport, Rollup, RollupError, build_err, by_calendar_month, by_month, run, version_id};
+use super::{RefreshReport, Rollup, RollupError, build_err, by_calendar_month, by_month, conform, version_id};
 use crate::kpi::{Catalog, Engine};
 use crate::lake::{Appender, Lake};
 
@@ -34,7 +36,8 @@ pub(super) async fn refresh(
     let mut report = RefreshReport { table: r.table.name.into(), source_version: versions[0].1, ..Default::default() };
     let mut daily_table = lake.open(r.table).await?;
     let mut monthly_table = lake.open(r.monthly).await?;
-    let mut behind = false;
+    // A monthly table in the partitioning of an older release is rewritten too.
+    let mut behind = !lake.layout_current(r.monthly, &monthly_table)?;
     for (id, version) in &versions {
         for (def, table) in [(r.table, &daily_table), (r.monthly, &monthly_table)] {
             behind |= lake.txn_version(def, table, id).await? != *version;
@@ -55,35 +58,34 @@ pub(super) async fn refresh(
         let n = counted.first().filter(|b| b.num_rows() > 0).and_then(|b| b.column(0).as_primitive_opt::<Int64Type>());
         report.rows_read += n.map_or(0, |a| a.value(0) as u64);
     }
-    let days = query(sql.sql.clone()).await?;
-    let days = if days.iter().any(|b| b.num_rows() > 0) {
-        run(&engine, r.table, days, "SELECT *, to_char(day, '%Y-%m') AS month FROM incoming").await?
-    } else {
-        Vec::new()
-    };
+    // The partition column is added in the same plan, so the rows are never copied
+    // into a second session just to gain it.
+    let days = async {
+        let frame = ctx.sql(&sql.sql).await?;
+        frame.with_column("month", to_char(col("day"), lit("%Y-%m")))?.collect().await
+    }
+    .await
+    .map_err(|e| build_err(r.table, e))?;
+    let days = days.iter().filter(|b| b.num_rows() > 0).map(|b| conform(r.table, b, None)).collect::<Result<_, _>>()?;
     let by_month = by_month(r.table, days)?;
     // Every month: those the rollup held before, which may now be empty, and the new.
     let mut months: BTreeSet<String> = by_month.keys().cloned().collect();
-    for (def, table) in [(r.table, &daily_table), (r.monthly, &monthly_table)] {
-        months.extend(lake.partition_files(def, table)?.into_iter().map(|(_, m)| m));
-    }
+    months.extend(lake.partition_files(r.table, &daily_table)?.into_iter().map(|(_, m)| m));
     let mut daily = Appender::new(r.table, &daily_table)?;
-    let mut monthly = Appender::new(r.monthly, &monthly_table)?;
+    let mut monthly = Vec::new();
     for (month, rows) in by_month {
         for b in &rows {
             report.rollup_rows += b.num_rows() as u64;
             daily.write(b.clone()).await?;
         }
-        for b in by_calendar_month(&engine, r, rows).await? {
-            monthly.write(b).await?;
-        }
+        monthly.extend(by_calendar_month(&engine, r, rows).await?);
         progress(&format!("{}: {month} computed", r.table.name));
     }
-    let (daily_adds, monthly_adds) = (daily.finish().await?, monthly.finish().await?);
+    let daily_adds = daily.finish().await?;
     let txns: Vec<Transaction> = versions.iter().map(|(id, v)| Transaction::new(id, *v)).collect();
     lake.commit_replace_partitions(r.table, &mut daily_table, &months, daily_adds, txns.clone()).await?;
     crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-    lake.commit_replace_partitions(r.monthly, &mut monthly_table, &months, monthly_adds, txns).await?;
+    lake.commit_rewrite(r.monthly, &mut monthly_table, None, monthly, "day", txns).await?;
     report.commits = 1;
     progress(&format!("{}: recomputed whole, {} month(s)", r.table.name, months.len()));
     report.months = months.into_iter().collect();

@@ -232,7 +232,8 @@ async fn refresh_feed(
     let state_version = lake.txn_version(state.table, &state_table, &vid).await?;
     let rollup_version = lake.txn_version(r.table, &rollup_table, &vid).await?;
     let monthly_version = lake.txn_version(r.monthly, &monthly_table, &vid).await?;
-    if state_version == version && rollup_version == version && monthly_version == version {
+    let current = state_version == version && rollup_version == version && monthly_version == version;
+    if current && lake.layout_current(r.monthly, &monthly_table)? {
         return Ok(report);
     }
     let mut from = lake
@@ -247,7 +248,7 @@ async fn refresh_feed(
         let to = (from + chunk).min(last);
         let done = to >= last;
         let mut months = BTreeSet::new();
-        let (mut state_adds, mut rollup_adds, mut monthly_adds) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut state_adds, mut rollup_adds, mut monthly_rows) = (Vec::new(), Vec::new(), Vec::new());
         if to > from {
             let filter = col("seq").gt(lit(from)).and(col("seq").lt_eq(lit(to)));
             let changes = lake.scan(r.source, &source, &names, Some(filter)).await?;
@@ -255,7 +256,6 @@ async fn refresh_feed(
             let by_month = latest_by_month(engine, r.source, state, changes).await?;
             let mut state_writer = Appender::new(state.table, &state_table)?;
             let mut rollup_writer = Appender::new(r.table, &rollup_table)?;
-            let mut monthly_writer = Appender::new(r.monthly, &monthly_table)?;
             for (month, rows) in by_month {
                 let filter = col("month").eq(lit(month.clone()));
                 let mut merged = lake.scan(state.table, &state_table, &names, Some(filter)).await?;
@@ -265,12 +265,11 @@ async fn refresh_feed(
                     state_writer.write(b.clone()).await?;
                 }
                 report.rollup_rows +=
-                    write_month(engine, r, &month, merged, &mut rollup_writer, &mut monthly_writer).await?;
+                    write_month(engine, r, &month, merged, &mut rollup_writer, &mut monthly_rows).await?;
                 months.insert(month);
             }
             state_adds = state_writer.finish().await?;
             rollup_adds = rollup_writer.finish().await?;
-            monthly_adds = monthly_writer.finish().await?;
         }
         let mut txns = vec![Transaction::new(&sid, to)];
         if done {
@@ -280,7 +279,8 @@ async fn refresh_feed(
         crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BETWEEN_TABLES);
         lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns.clone()).await?;
         crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-        lake.commit_replace_partitions(r.monthly, &mut monthly_table, &months, monthly_adds, txns).await?;
+        let replaced = Some(("month", &months));
+        lake.commit_rewrite(r.monthly, &mut monthly_table, replaced, monthly_rows, "day", txns).await?;
         report.commits += 1;
         progress(&format!("{}: feed up to {to} of {last}, {} month(s) recomputed", r.table.name, months.len()));
         months_done.extend(months);
@@ -384,7 +384,7 @@ async fn write_month(
     month: &str,
     rows: Vec<RecordBatch>,
     daily: &mut Appender,
-    monthly: &mut Appender,
+    monthly: &mut Vec<RecordBatch>,
 ) -> Result<u64, RollupError> {
     let days = build_month(engine, r, month, rows).await?;
     let mut written = 0;
@@ -392,9 +392,7 @@ async fn write_month(
         written += b.num_rows() as u64;
         daily.write(b.clone()).await?;
     }
-    for b in by_calendar_month(engine, r, days).await? {
-        monthly.write(b).await?;
-    }
+    monthly.extend(by_calendar_month(engine, r, days).await?);
     Ok(written)
 }
 
@@ -472,7 +470,7 @@ async fn refresh_drop(
         .txn_version(r.table, &rollup_table, &vid)
         .await?
         .min(lake.txn_version(r.monthly, &monthly_table, &vid).await?);
-    if seen == version {
+    if seen == version && lake.layout_current(r.monthly, &monthly_table)? {
         return Ok(report);
     }
     // The months whose files changed since the version the rollup reflects; all of
@@ -488,17 +486,17 @@ async fn refresh_drop(
     let months: BTreeSet<String> = now.symmetric_difference(&then).map(|(_, m)| m.clone()).collect();
     let names: Vec<&str> = r.source.columns.iter().map(|c| c.name).collect();
     let mut writer = Appender::new(r.table, &rollup_table)?;
-    let mut monthly_writer = Appender::new(r.monthly, &monthly_table)?;
+    let mut monthly_rows = Vec::new();
     for month in &months {
         let rows = lake.scan(r.source, &source, &names, Some(col("month").eq(lit(month.clone())))).await?;
         report.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        report.rollup_rows += write_month(engine, r, month, rows, &mut writer, &mut monthly_writer).await?;
+        report.rollup_rows += write_month(engine, r, month, rows, &mut writer, &mut monthly_rows).await?;
     }
-    let (adds, monthly_adds) = (writer.finish().await?, monthly_writer.finish().await?);
+    let adds = writer.finish().await?;
     let txns = vec![Transaction::new(&vid, version)];
     lake.commit_replace_partitions(r.table, &mut rollup_table, &months, adds, txns.clone()).await?;
     crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-    lake.commit_replace_partitions(r.monthly, &mut monthly_table, &months, monthly_adds, txns).await?;
+    lake.commit_rewrite(r.monthly, &mut monthly_table, Some(("month", &months)), monthly_rows, "day", txns).await?;
     report.commits = 1;
     progress(&format!("{}: {} month(s) recomputed", r.table.name, months.len()));
     report.months = months.into_iter().collect();

@@ -85,13 +85,19 @@ fn months(reports: &[RefreshReport], table: &str) -> Vec<String> {
     reports.iter().find(|r| r.table == table).unwrap().months.clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
+/// The sample's store, every pipeline run once into a lake beside it, no rollups yet.
+async fn ingested_sample() -> (tempfile::TempDir, SqlStore, homedoc::ingest::Ingest) {
     let dir = sample_data_dir();
     let settings = settings(dir.path(), &sqlite_url(dir.path()));
     let store = SqlStore::connect(&settings.database_url).await.unwrap();
     let ingest = open(&settings, &store);
     ingest_all(&ingest).await;
+    (dir, store, ingest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
+    let (dir, store, ingest) = ingested_sample().await;
     let lake = &ingest.lake;
 
     // Before any refresh the engine computes from the raw tables.
@@ -149,6 +155,10 @@ async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
     assert!(others.map(|r| r.commits).sum::<u32>() == 0, "{late:?}");
     assert_eq!(count(engines(lake).await.1).await, was - 1.0);
     assert_rollups_match(lake, &["2022", "2022-05"]).await;
+    // The monthly tables were rewritten whole, each still one file.
+    for r in rollup::ROLLUPS {
+        assert_eq!(files(lake, r.monthly).await, 1, "{}", r.monthly.name);
+    }
 
     // A new drop file: only its month is recomputed.
     std::fs::write(
@@ -216,5 +226,61 @@ fn rollup_tables_are_not_pipeline_targets() {
     assert!(d.kind.internal());
     assert_eq!(rollup::ROLLUPS.len(), 6);
     assert!(rollup::ROLLUPS.iter().all(|r| r.table.partition == Some("month")));
-    assert!(rollup::ROLLUPS.iter().all(|r| r.monthly.partition == Some("month") && r.monthly.kind.internal()));
+    assert!(rollup::ROLLUPS.iter().all(|r| r.monthly.partition.is_none() && r.monthly.kind.internal()));
+}
+
+/// The data files a table's current version holds.
+async fn files(lake: &Lake, def: &homedoc::lake::schema::TableDef) -> usize {
+    let table = lake.open_existing(def).await.unwrap().unwrap();
+    table.snapshot().unwrap().log_data().into_iter().count()
+}
+
+/// A lake whose monthly tables an older release partitioned by month: the next
+/// refresh moves each to one file, in one commit, with the same figures, and the
+/// versions before the move still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_tables_partitioned_by_an_older_release_are_moved_to_one_file() {
+    use homedoc::lake::Appender;
+    use homedoc::lake::schema::TableDef;
+    let (_dir, store, ingest) = ingested_sample().await;
+    let lake = &ingest.lake;
+    refresh(lake, rollup::DEFAULT_CHUNK).await;
+    let mut old = Vec::new();
+    for r in rollup::ROLLUPS {
+        assert_eq!(files(lake, r.monthly).await, 1, "{}", r.monthly.name);
+        // The layout of the older release, written with this one's writer.
+        let by_month = TableDef { partition: Some("month"), ..*r.monthly };
+        let mut table = lake.open(r.monthly).await.unwrap();
+        let rows = lake.scan_all(r.monthly, &table).await.unwrap();
+        let mut writer = Appender::new(&by_month, &table).unwrap();
+        for b in &rows {
+            writer.write(b.clone()).await.unwrap();
+        }
+        let adds = writer.finish().await.unwrap();
+        let version = lake.commit_replace(&by_month, &mut table, adds, vec![], Default::default()).await.unwrap();
+        assert!(!lake.layout_current(r.monthly, &table).unwrap());
+        assert!(files(lake, r.monthly).await > 12, "{}", r.monthly.name);
+        old.push((r.monthly, version, rows.iter().map(|b| b.num_rows()).sum::<usize>()));
+    }
+    let (_, rolled) = engines(lake).await;
+    assert!(rolled.rollups_fresh(), "the layout does not change what the tables reflect");
+
+    let moved = refresh(lake, rollup::DEFAULT_CHUNK).await;
+    assert!(moved.iter().all(|r| r.commits == 1), "{moved:?}");
+    for (def, version, rows) in old {
+        assert_eq!(files(lake, def).await, 1, "{}", def.name);
+        let now = lake.open_existing(def).await.unwrap().unwrap();
+        assert!(lake.layout_current(def, &now).unwrap());
+        assert_eq!(now.version(), Some(version + 1), "{}: moved in one commit", def.name);
+        let mut then = now.clone();
+        then.load_version(version).await.unwrap();
+        let read = lake.scan_all(def, &then).await.unwrap();
+        assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), rows, "{} as of {version}", def.name);
+        let read = lake.scan_all(def, &now).await.unwrap();
+        assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), rows, "{} now", def.name);
+    }
+    assert_rollups_match(lake, &["2024", "2025-Q3", "2023-03-15..2024-02-10"]).await;
+    // Moved: the next refresh has nothing to do.
+    assert!(refresh(lake, rollup::DEFAULT_CHUNK).await.iter().all(|r| r.commits == 0));
+    store.close().await;
 }
