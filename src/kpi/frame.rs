@@ -143,8 +143,8 @@ impl<'a> Spans<'a> {
 
     /// The whole months read from the monthly tables in a period, as a filter on
     /// `day` (a month's first day there). A monthly table is one file sorted by
-    /// `day`: this literal filter, which the scan checks against the statistics of
-    /// its row groups and pages, skips the months the period does not cover.
+    /// breakdown and `day`: this literal filter, which the scan checks against the
+    /// statistics of its row groups, skips the months the period does not cover.
     fn monthly_filter(&self) -> Expr {
         runs_filter(self.months.iter().map(|(d, _)| *d), next_month)
     }

@@ -399,6 +399,13 @@ pub struct Appender {
 
 impl Appender {
     pub fn new(def: &TableDef, table: &DeltaTable) -> Result<Self, LakeError> {
+        Self::with_row_groups(def, table, None)
+    }
+
+    /// An appender whose files hold row groups of at most `rows` rows (the Parquet
+    /// writer's default, about a million, when `None`): smaller groups each carry
+    /// statistics that a scan can skip them by.
+    pub fn with_row_groups(def: &TableDef, table: &DeltaTable, rows: Option<usize>) -> Result<Self, LakeError> {
         let writer = if rewrite::layout_current(def, table)? {
             RecordBatchWriter::for_table(table)
         } else {
@@ -408,6 +415,15 @@ impl Appender {
             RecordBatchWriter::try_new(table.table_url().as_str(), def.schema(), Some(partitions), None)
         };
         let mut writer = writer.map_err(Lake::delta_err(def))?;
+        if let Some(rows) = rows {
+            use datafusion::parquet::{basic::Compression, file::properties::WriterProperties};
+            // The writer's own defaults but for the row group size.
+            let properties = WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(rows))
+                .build();
+            writer = writer.with_writer_properties(properties);
+        }
         let name = def.name.to_string();
         // Two batches in flight at most: memory stays bounded when the writer lags.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{col, lit};
 use deltalake::kernel::{Metadata, Transaction};
@@ -19,6 +19,10 @@ use deltalake::{DeltaTable, DeltaTableError};
 
 use super::schema::TableDef;
 use super::{Appender, Lake, LakeError};
+
+/// Rows per row group of a rewritten table: a month of a pilot-scale rollup's
+/// breakdown is a few thousand rows, so a one-month report reads a group or two.
+pub const ROW_GROUP: usize = 32_768;
 
 impl Lake {
     /// Whether the table's files are partitioned as its definition says.
@@ -43,16 +47,17 @@ impl Lake {
 
     /// Rewrites an unpartitioned table whole, in one commit with `txns`: the rows
     /// whose `column` holds one of `replaced` (every row when `replaced` is `None`)
-    /// give way to `rows`; the others are kept. The file is sorted by `sort_by` so
-    /// that readers skip pages by its statistics. With nothing replaced and no rows,
-    /// only the transactions are committed.
+    /// give way to `rows`; the others are kept. The file is sorted by the columns
+    /// `sort_by` and cut into row groups of [`ROW_GROUP`] rows, so that a reader
+    /// filtering on those columns skips most groups by their statistics. With nothing
+    /// replaced and no rows, only the transactions are committed.
     pub async fn commit_rewrite(
         &self,
         def: &TableDef,
         table: &mut DeltaTable,
         replaced: Option<(&str, &BTreeSet<String>)>,
         rows: Vec<RecordBatch>,
-        sort_by: &str,
+        sort_by: &[&str],
         txns: Vec<Transaction>,
     ) -> Result<u64, LakeError> {
         let unchanged = replaced.is_some_and(|(_, values)| values.is_empty()) && rows.iter().all(|b| b.num_rows() == 0);
@@ -70,7 +75,7 @@ impl Lake {
             }
         };
         all.extend(rows);
-        let mut writer = Appender::new(def, table)?;
+        let mut writer = Appender::with_row_groups(def, table, Some(ROW_GROUP))?;
         if let Some(sorted) = sorted(def, all, sort_by)? {
             writer.write(sorted).await?;
         }
@@ -84,17 +89,23 @@ pub(super) fn layout_current(def: &TableDef, table: &DeltaTable) -> Result<bool,
     Ok(state.metadata().partition_columns().iter().map(String::as_str).eq(def.partition.iter().copied()))
 }
 
-/// All the rows in one batch, in the order of `column`; `None` for no rows.
-fn sorted(def: &TableDef, batches: Vec<RecordBatch>, column: &str) -> Result<Option<RecordBatch>, LakeError> {
+/// All the rows in one batch, in the order of `columns`; `None` for no rows.
+fn sorted(def: &TableDef, batches: Vec<RecordBatch>, columns: &[&str]) -> Result<Option<RecordBatch>, LakeError> {
     let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
     if batches.is_empty() {
         return Ok(None);
     }
     let schema = def.schema();
     let one = concat_batches(&schema, &batches)?;
-    let at = schema.index_of(column).map_err(|_| {
-        Lake::delta_err(def)(DeltaTableError::Generic(format!("no column {column} to sort the rewrite by")))
-    })?;
-    let order = sort_to_indices(one.column(at), None, None)?;
+    let keys = columns
+        .iter()
+        .map(|c| {
+            let at = schema.index_of(c).map_err(|_| {
+                Lake::delta_err(def)(DeltaTableError::Generic(format!("no column {c} to sort the rewrite by")))
+            })?;
+            Ok(SortColumn { values: one.column(at).clone(), options: None })
+        })
+        .collect::<Result<Vec<_>, LakeError>>()?;
+    let order = lexsort_to_indices(&keys, None)?;
     Ok(Some(take_record_batch(&one, &order)?))
 }

@@ -474,7 +474,7 @@ pub const HOLDER_DAILY: TableDef = TableDef {
 // is the month's first day) and group, with the same columns. A period's whole
 // months read these, its other days the day-level table: a report over years reads
 // about a tenth of the rows. `month` is again the partition the rows came from, but
-// the tables are not partitioned: each is one file sorted by `day`, rewritten whole
+// the tables are not partitioned: each is one file sorted by `dim` and `day`, rewritten whole
 // at each refresh (see `lake::rewrite`), so that a report opens one file, not one
 // per month.
 

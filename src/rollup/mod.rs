@@ -280,7 +280,8 @@ async fn refresh_feed(
         lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns.clone()).await?;
         crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
         let replaced = Some(("month", &months));
-        lake.commit_rewrite(r.monthly, &mut monthly_table, replaced, monthly_rows, "day", txns).await?;
+        lake.commit_rewrite(r.monthly, &mut monthly_table, replaced, monthly_rows, monthly_order(r.monthly), txns)
+            .await?;
         report.commits += 1;
         progress(&format!("{}: feed up to {to} of {last}, {} month(s) recomputed", r.table.name, months.len()));
         months_done.extend(months);
@@ -396,6 +397,13 @@ async fn write_month(
     Ok(written)
 }
 
+/// The order of a monthly table's rows: by breakdown, then by month. Most reports
+/// read one breakdown (`all`, mostly) over a span of months, which are then a few
+/// row groups of the file.
+fn monthly_order(def: &TableDef) -> &'static [&'static str] {
+    if def.index("dim").is_some() { &["dim", "day"] } else { &["day"] }
+}
+
 /// A rollup's day rows summed per calendar month: the key columns stay (`day`
 /// becomes its month's first day), the measures are summed.
 async fn by_calendar_month(
@@ -496,7 +504,15 @@ async fn refresh_drop(
     let txns = vec![Transaction::new(&vid, version)];
     lake.commit_replace_partitions(r.table, &mut rollup_table, &months, adds, txns.clone()).await?;
     crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-    lake.commit_rewrite(r.monthly, &mut monthly_table, Some(("month", &months)), monthly_rows, "day", txns).await?;
+    lake.commit_rewrite(
+        r.monthly,
+        &mut monthly_table,
+        Some(("month", &months)),
+        monthly_rows,
+        monthly_order(r.monthly),
+        txns,
+    )
+    .await?;
     report.commits = 1;
     progress(&format!("{}: {} month(s) recomputed", r.table.name, months.len()));
     report.months = months.into_iter().collect();
