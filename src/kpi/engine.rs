@@ -309,15 +309,17 @@ impl Engine {
         let shared = self
             .shared
             .get_or_try_init(|| async {
+                // Whatever `session_over` registered, so that the two never drift apart.
                 let ctx = self.session_over(None).await?;
-                let mut names: Vec<String> = self.tables.iter().map(|t| t.def.name.to_string()).collect();
-                let feeds = crate::rollup::ROLLUPS.iter().filter(|r| r.state.is_some());
-                names.extend(feeds.map(|r| format!("{}_latest", r.source.name)));
-                names.extend(self.catalog.views.iter().map(|v| v.name.clone()));
-                let mut out = Vec::with_capacity(names.len());
-                for name in names {
-                    let provider = ctx.table_provider(name.as_str()).await.map_err(df)?;
-                    out.push((name, provider));
+                let options = ctx.state().config().options().catalog.clone();
+                let schema = ctx
+                    .catalog(&options.default_catalog)
+                    .and_then(|c| c.schema(&options.default_schema))
+                    .ok_or_else(|| KpiError::Query("the session has no default schema".into()))?;
+                let mut out = Vec::new();
+                for name in schema.table_names() {
+                    let provider = schema.table(&name).await.map_err(df)?;
+                    out.push((name, provider.ok_or_else(|| KpiError::Query("a table vanished".into()))?));
                 }
                 Ok::<_, KpiError>(out)
             })

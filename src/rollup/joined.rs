@@ -20,7 +20,7 @@ use deltalake::kernel::Transaction;
 use futures::TryFutureExt;
 
 use super::{
-    RefreshReport, Rollup, RollupError, build_err, by_calendar_month, by_month, conform, monthly_order, version_id,
+    RefreshReport, Rollup, RollupError, build_err, by_calendar_month, by_month, commit_monthly, conform, version_id,
 };
 use crate::kpi::{Catalog, Engine};
 use crate::lake::{Appender, Lake};
@@ -87,7 +87,7 @@ pub(super) async fn refresh(
     let txns: Vec<Transaction> = versions.iter().map(|(id, v)| Transaction::new(id, *v)).collect();
     lake.commit_replace_partitions(r.table, &mut daily_table, &months, daily_adds, txns.clone()).await?;
     crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-    lake.commit_rewrite(r.monthly, &mut monthly_table, None, monthly, monthly_order(r.monthly), txns).await?;
+    commit_monthly(lake, r, &mut monthly_table, None, monthly, txns).await?;
     report.commits = 1;
     progress(&format!("{}: recomputed whole, {} month(s)", r.table.name, months.len()));
     report.months = months.into_iter().collect();

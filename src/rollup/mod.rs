@@ -279,9 +279,7 @@ async fn refresh_feed(
         crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BETWEEN_TABLES);
         lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns.clone()).await?;
         crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-        let replaced = Some(("month", &months));
-        lake.commit_rewrite(r.monthly, &mut monthly_table, replaced, monthly_rows, monthly_order(r.monthly), txns)
-            .await?;
+        commit_monthly(lake, r, &mut monthly_table, Some(&months), monthly_rows, txns).await?;
         report.commits += 1;
         progress(&format!("{}: feed up to {to} of {last}, {} month(s) recomputed", r.table.name, months.len()));
         months_done.extend(months);
@@ -397,11 +395,21 @@ async fn write_month(
     Ok(written)
 }
 
-/// The order of a monthly table's rows: by breakdown, then by month. Most reports
-/// read one breakdown (`all`, mostly) over a span of months, which are then a few
-/// row groups of the file.
-fn monthly_order(def: &TableDef) -> &'static [&'static str] {
-    if def.index("dim").is_some() { &["dim", "day"] } else { &["day"] }
+/// Rewrites a rollup's monthly table with `rows` in place of the rows of the
+/// `replaced` months (of every month when `None`). Its rows are ordered by
+/// breakdown, then by month: most reports read one breakdown (`all`, mostly) over a
+/// span of months, which are then a few row groups of the file.
+async fn commit_monthly(
+    lake: &Lake,
+    r: &Rollup,
+    table: &mut DeltaTable,
+    replaced: Option<&BTreeSet<String>>,
+    rows: Vec<RecordBatch>,
+    txns: Vec<Transaction>,
+) -> Result<(), RollupError> {
+    let order: &[&str] = if r.monthly.index("dim").is_some() { &["dim", "day"] } else { &["day"] };
+    lake.commit_rewrite(r.monthly, table, replaced.map(|m| ("month", m)), rows, order, txns).await?;
+    Ok(())
 }
 
 /// A rollup's day rows summed per calendar month: the key columns stay (`day`
@@ -504,15 +512,7 @@ async fn refresh_drop(
     let txns = vec![Transaction::new(&vid, version)];
     lake.commit_replace_partitions(r.table, &mut rollup_table, &months, adds, txns.clone()).await?;
     crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-    lake.commit_rewrite(
-        r.monthly,
-        &mut monthly_table,
-        Some(("month", &months)),
-        monthly_rows,
-        monthly_order(r.monthly),
-        txns,
-    )
-    .await?;
+    commit_monthly(lake, r, &mut monthly_table, Some(&months), monthly_rows, txns).await?;
     report.commits = 1;
     progress(&format!("{}: {} month(s) recomputed", r.table.name, months.len()));
     report.months = months.into_iter().collect();
