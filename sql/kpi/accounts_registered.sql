@@ -2,6 +2,7 @@
 -- definition = { vi = "Số tài khoản công dân được tạo trong kỳ, tính tại trạm y tế nơi công dân đăng ký.", en = "Citizen accounts created in the period, counted at the citizen's home station." }
 -- unit = "count"
 -- higher_is_better = true
+-- additive = true
 -- disaggregations = ["province", "station", "sex", "age_band", "ethnic_minority"]
 SELECT c.period, u.unit,
        CASE WHEN $grp = 'sex' THEN a.sex

@@ -2,6 +2,7 @@
 -- definition = { vi = "Số lịch khám được đặt trong kỳ tại trạm y tế, không tính lịch đổi từ lịch khác và lịch nhập nhầm.", en = "Appointments booked at commune stations in the period, not counting rebookings of another appointment or entries in error." }
 -- unit = "count"
 -- higher_is_better = true
+-- additive = true
 -- disaggregations = ["province", "station", "sex", "age_band", "ethnic_minority"]
 SELECT c.period, u.unit,
        CASE WHEN $grp = 'sex' THEN ap.sex

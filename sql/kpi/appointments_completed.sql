@@ -2,6 +2,7 @@
 -- definition = { vi = "Số lịch khám có giờ hẹn trong kỳ mà công dân đã được khám.", en = "Appointments whose slot fell in the period and that were fulfilled." }
 -- unit = "count"
 -- higher_is_better = true
+-- additive = true
 -- disaggregations = ["province", "station", "sex", "age_band", "ethnic_minority"]
 SELECT c.period, u.unit,
        CASE WHEN $grp = 'sex' THEN ap.sex

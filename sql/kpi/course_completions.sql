@@ -2,6 +2,7 @@
 -- definition = { vi = "Số lượt cán bộ y tế hoàn thành một khóa học trực tuyến trong kỳ.", en = "Online course enrolments completed in the period." }
 -- unit = "count"
 -- higher_is_better = true
+-- additive = true
 -- disaggregations = ["province", "station"]
 SELECT c.period, u.unit, 'all' AS grp, count(*) AS numerator, NULL AS denominator
 FROM training_completion t

@@ -2,6 +2,7 @@
 -- definition = { vi = "Tổng số phút của các cuộc gọi video đã kết thúc, bắt đầu trong kỳ, tính tại trạm gọi.", en = "Total minutes of the ended video calls that started in the period, counted at the calling station." }
 -- unit = "minutes"
 -- higher_is_better = true
+-- additive = true
 -- disaggregations = ["province", "station", "purpose"]
 SELECT c.period, u.unit, CASE WHEN $grp = 'purpose' THEN v.purpose ELSE 'all' END AS grp, sum(v.minutes) AS numerator, NULL AS denominator
 FROM video_call_current v

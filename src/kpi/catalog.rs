@@ -215,6 +215,12 @@ pub struct KpiMeta {
     #[serde(default)]
     pub denominator: Option<Text>,
     pub higher_is_better: bool,
+    /// Whether the figure over two adjacent periods is the sum of the figures over
+    /// each (counts of events and minutes; not distinct people or places, nor
+    /// ratios or to-date stocks). Targets then read each day once, in disjoint
+    /// pieces, rather than once per overlapping window.
+    #[serde(default)]
+    pub additive: bool,
     /// Breakdowns the query supports besides the national figure.
     #[serde(default)]
     pub disaggregations: Vec<Disaggregation>,

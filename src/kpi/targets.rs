@@ -154,6 +154,17 @@ fn windows(spec: &Spec, as_of: NaiveDate) -> Vec<Period> {
     }
 }
 
+/// Disjoint periods, each within a window, whose unions are the windows: cut at
+/// every window's first day and at the day after its last.
+fn pieces(windows: &[Period]) -> Vec<Period> {
+    let cuts: BTreeSet<NaiveDate> = windows.iter().flat_map(|w| [w.start, w.end + Days::new(1)]).collect();
+    let cuts: Vec<NaiveDate> = cuts.into_iter().collect();
+    cuts.windows(2)
+        .filter_map(|c| Period::range(c[0], c[1] - Days::new(1)))
+        .filter(|p| windows.iter().any(|w| w.start <= p.start && p.end <= w.end))
+        .collect()
+}
+
 /// The figures every target needs, computed with one query per (KPI, boundary set)
 /// whatever the number of targets and periods.
 struct Figures {
@@ -175,18 +186,36 @@ impl Figures {
             .map(|(key, periods)| (key, periods.into_iter().collect()))
             .filter(|(_, periods): &(_, Vec<Period>)| !periods.is_empty())
             .collect();
-        let results = futures::future::try_join_all(wanted.iter().map(|((id, set), periods)| {
+        // A KPI that adds up over time is asked for disjoint pieces, each window then
+        // summed from the pieces it holds: every day is read once, where windows
+        // from several baselines to three end days would read most days nine times.
+        let additive: Vec<bool> =
+            wanted.iter().map(|((id, _), _)| engine.catalog().kpi(id).is_some_and(|k| k.meta.additive)).collect();
+        let asked: Vec<Vec<Period>> = wanted
+            .iter()
+            .zip(&additive)
+            .map(|((_, windows), additive)| if *additive { pieces(windows) } else { windows.clone() })
+            .collect();
+        let results = futures::future::try_join_all(wanted.iter().zip(&asked).map(|(((id, set), _), periods)| {
             let req = KpiRequest { by: By::Province, boundary: *set, ..KpiRequest::new(periods[0].clone()) };
             async move { engine.kpi_over(id, &req, periods).await }
         }))
         .await?;
-        for (((id, set), periods), result) in wanted.into_iter().zip(results) {
+        for ((((id, set), windows), periods), (result, additive)) in
+            wanted.into_iter().zip(&asked).zip(results.into_iter().zip(additive))
+        {
             let labels: HashMap<String, &Period> = periods.iter().map(|p| (p.to_string(), p)).collect();
             for r in result.rows {
-                let Some(period) = labels.get(&r.period) else { continue };
-                let units: &mut BTreeMap<String, (f64, Option<f64>)> =
-                    sums.entry((id.clone(), set, (*period).clone())).or_default();
-                add(units.entry(r.unit).or_default(), r.numerator, r.denominator);
+                let Some(piece) = labels.get(&r.period) else { continue };
+                // Any other KPI was asked for each window itself: a distinct count over
+                // a shorter window says nothing of a longer one.
+                let holds =
+                    |w: &&Period| if additive { w.start <= piece.start && piece.end <= w.end } else { *w == *piece };
+                for window in windows.iter().filter(holds) {
+                    let units: &mut BTreeMap<String, (f64, Option<f64>)> =
+                        sums.entry((id.clone(), set, window.clone())).or_default();
+                    add(units.entry(r.unit.clone()).or_default(), r.numerator, r.denominator);
+                }
             }
         }
         Ok(Figures { sums })
@@ -362,6 +391,38 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_are_cut_into_disjoint_pieces_that_rebuild_each_one() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let range = |a: &str, b: &str| Period::range(d(a), d(b)).unwrap();
+        // Two baselines, three end days each, and a window apart from the others.
+        let windows = [
+            range("2020-07-02", "2026-10-20"),
+            range("2020-07-02", "2026-09-30"),
+            range("2020-07-02", "2026-06-30"),
+            range("2023-01-02", "2026-10-20"),
+            range("2023-01-02", "2026-09-30"),
+            range("2023-01-02", "2026-06-30"),
+            range("2019-01-01", "2019-01-31"),
+        ];
+        let parts = pieces(&windows);
+        assert_eq!(
+            parts,
+            [
+                range("2019-01-01", "2019-01-31"),
+                range("2020-07-02", "2023-01-01"),
+                range("2023-01-02", "2026-06-30"),
+                range("2026-07-01", "2026-09-30"),
+                range("2026-10-01", "2026-10-20"),
+            ]
+        );
+        for w in &windows {
+            let inside: Vec<&Period> = parts.iter().filter(|p| w.start <= p.start && p.end <= w.end).collect();
+            let days: u64 = inside.iter().map(|p| p.days()).sum();
+            assert_eq!(days, w.days(), "{w}");
+        }
+    }
 
     #[test]
     fn the_last_complete_month_ends_on_or_before_the_day() {

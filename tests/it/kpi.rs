@@ -261,6 +261,28 @@ async fn overlapping_periods_in_one_query_give_each_period_its_own_figures() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kpis_marked_additive_add_up_over_adjacent_periods() {
+    // Targets sum an additive KPI over disjoint pieces of their windows, so the mark
+    // must hold, by province, from the rollups and from the raw tables.
+    let pieces: Vec<Period> =
+        ["2024-07-02..2025-03-14", "2025-03-15..2026-10-31"].iter().map(|p| p.parse().unwrap()).collect();
+    let whole: Period = "2024-07-02..2026-10-31".parse().unwrap();
+    for rollups in [true, false] {
+        let engine = engine(None).await.with_rollups(rollups);
+        let marked: Vec<String> =
+            engine.catalog().kpis.values().filter(|k| k.meta.additive).map(|k| k.id.clone()).collect();
+        assert_eq!(marked.len(), 7, "{marked:?}");
+        for id in &marked {
+            let req = request("2025", By::Province, BoundarySet::P63);
+            let parts = engine.kpi_over(id, &req, &pieces).await.unwrap();
+            let all = engine.kpi_over(id, &req, std::slice::from_ref(&whole)).await.unwrap();
+            assert!(total(&all) > 0.0, "{id}");
+            assert_eq!(by_unit(&parts), by_unit(&all), "{id} (rollups {rollups})");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn ratios_and_groups_are_made_from_their_parts() {
     let engine = engine(None).await;
     let req = request("2026-Q3", By::Province, BoundarySet::P34);
@@ -443,6 +465,16 @@ async fn targets_report_achievement_projection_and_status() {
     let months_left = (t.target_date - as_of).num_days() as f64 / (365.25 / 12.0);
     let projected = actual + total(&recent) / 3.0 * months_left;
     assert!((t.projected.unwrap() - projected).abs() < 1e-6, "{t:?} vs {projected}");
+
+    // A distinct count is a flow too, its actual counted over the whole span at once
+    // (a worker trained twice is one worker), not as a sum of parts.
+    let t = rows.iter().find(|r| r.indicator == "health_workers_trained" && r.scope == "national").unwrap();
+    let since = engine
+        .kpi("health_workers_trained", &request("2020-07-02..2026-10-31", By::National, BoundarySet::P34))
+        .await
+        .unwrap();
+    assert!(total(&since) > 0.0);
+    assert_eq!(t.actual, Some(t.baseline + total(&since)));
 
     // A level: the last complete month's value, projected at the mean of three.
     let share = rows.iter().find(|r| r.indicator == "live_station_activity_share").unwrap();
