@@ -647,7 +647,7 @@ impl Engine {
         frame::register_units(&ctx, &pairs).map_err(df)?;
         let sql = match &kpi.rollup_sql {
             Some(sql) if self.served_from_rollups(id) => {
-                frame::register_rollup_views(&ctx, periods, sql).await.map_err(df)?;
+                frame::register_rollup_views(&ctx, periods, Some(sql)).await.map_err(df)?;
                 sql
             }
             _ => &kpi.sql,

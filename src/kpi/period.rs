@@ -144,6 +144,11 @@ impl Period {
         (self.end - self.start).num_days() as u64 + 1
     }
 
+    /// Whether every day of `other` is in this period.
+    pub fn covers(&self, other: &Period) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
     pub fn contains(&self, day: NaiveDate) -> bool {
         self.start <= day && day <= self.end
     }

@@ -161,7 +161,7 @@ fn pieces(windows: &[Period]) -> Vec<Period> {
     let cuts: Vec<NaiveDate> = cuts.into_iter().collect();
     cuts.windows(2)
         .filter_map(|c| Period::range(c[0], c[1] - Days::new(1)))
-        .filter(|p| windows.iter().any(|w| w.start <= p.start && p.end <= w.end))
+        .filter(|p| windows.iter().any(|w| w.covers(p)))
         .collect()
 }
 
@@ -189,28 +189,25 @@ impl Figures {
         // A KPI that adds up over time is asked for disjoint pieces, each window then
         // summed from the pieces it holds: every day is read once, where windows
         // from several baselines to three end days would read most days nine times.
-        let additive: Vec<bool> =
-            wanted.iter().map(|((id, _), _)| engine.catalog().kpi(id).is_some_and(|k| k.meta.additive)).collect();
-        let asked: Vec<Vec<Period>> = wanted
+        let asked: Vec<(bool, Vec<Period>)> = wanted
             .iter()
-            .zip(&additive)
-            .map(|((_, windows), additive)| if *additive { pieces(windows) } else { windows.clone() })
+            .map(|((id, _), windows)| match engine.catalog().kpi(id) {
+                Some(k) if k.meta.additive => (true, pieces(windows)),
+                _ => (false, windows.clone()),
+            })
             .collect();
-        let results = futures::future::try_join_all(wanted.iter().zip(&asked).map(|(((id, set), _), periods)| {
+        let results = futures::future::try_join_all(wanted.iter().zip(&asked).map(|(((id, set), _), (_, periods))| {
             let req = KpiRequest { by: By::Province, boundary: *set, ..KpiRequest::new(periods[0].clone()) };
             async move { engine.kpi_over(id, &req, periods).await }
         }))
         .await?;
-        for ((((id, set), windows), periods), (result, additive)) in
-            wanted.into_iter().zip(&asked).zip(results.into_iter().zip(additive))
-        {
+        for ((((id, set), windows), (additive, periods)), result) in wanted.into_iter().zip(&asked).zip(results) {
             let labels: HashMap<String, &Period> = periods.iter().map(|p| (p.to_string(), p)).collect();
             for r in result.rows {
                 let Some(piece) = labels.get(&r.period) else { continue };
                 // Any other KPI was asked for each window itself: a distinct count over
                 // a shorter window says nothing of a longer one.
-                let holds =
-                    |w: &&Period| if additive { w.start <= piece.start && piece.end <= w.end } else { *w == *piece };
+                let holds = |w: &&Period| if *additive { w.covers(piece) } else { *w == *piece };
                 for window in windows.iter().filter(holds) {
                     let units: &mut BTreeMap<String, (f64, Option<f64>)> =
                         sums.entry((id.clone(), set, window.clone())).or_default();
@@ -418,8 +415,7 @@ mod tests {
             ]
         );
         for w in &windows {
-            let inside: Vec<&Period> = parts.iter().filter(|p| w.start <= p.start && p.end <= w.end).collect();
-            let days: u64 = inside.iter().map(|p| p.days()).sum();
+            let days: u64 = parts.iter().filter(|p| w.covers(p)).map(|p| p.days()).sum();
             assert_eq!(days, w.days(), "{w}");
         }
     }
