@@ -112,6 +112,21 @@ fn read_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
 }
 
+/// Plans a KPI's SQL with its parameters bound, and checks its columns.
+async fn plan(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<(&str, ScalarValue)>,
+) -> Result<datafusion::dataframe::DataFrame, String> {
+    let frame = ctx.sql_with_options(sql, read_only()).await.map_err(|e| e.to_string())?;
+    let frame = frame.with_param_values(params).map_err(|e| e.to_string())?;
+    let names: Vec<&str> = frame.schema().fields().iter().map(|f| f.name().as_str()).collect();
+    if names != ["period", "unit", "grp", "numerator", "denominator"] {
+        return Err(format!("returns columns {names:?}, expected [period, unit, grp, numerator, denominator]"));
+    }
+    Ok(frame)
+}
+
 fn strings(batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, KpiError> {
     let a = cast(batch.column(i), &DataType::Utf8).map_err(|e| KpiError::Query(e.to_string()))?;
     Ok(a.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
@@ -488,11 +503,11 @@ impl Engine {
         }
         let mut problems = Vec::new();
         for kpi in self.catalog.kpis.values() {
-            if let Err(e) = self.plan(&ctx, &kpi.sql, None, (Self::CHECK_DAY, Self::CHECK_DAY)).await {
+            if let Err(e) = plan(&ctx, &kpi.sql, self.params(None, (Self::CHECK_DAY, Self::CHECK_DAY))).await {
                 problems.push(format!("kpi/{}.sql: {e}", kpi.id));
             }
             if let Some(sql) = &kpi.rollup_sql {
-                if let Err(e) = self.plan(&ctx, sql, None, (Self::CHECK_DAY, Self::CHECK_DAY)).await {
+                if let Err(e) = plan(&ctx, sql, self.params(None, (Self::CHECK_DAY, Self::CHECK_DAY))).await {
                     problems.push(format!("rollups/kpi/{}.sql: {e}", kpi.id));
                 }
             }
@@ -529,30 +544,20 @@ impl Engine {
         ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()))
     }
 
-    /// Plans a KPI's SQL with its parameters bound: `days` are the first and the last
-    /// requested day.
-    async fn plan(
+    /// A KPI's parameters: `days` are the first and the last requested day.
+    fn params(
         &self,
-        ctx: &SessionContext,
-        sql: &str,
         group: Option<Disaggregation>,
         days: (chrono::NaiveDate, chrono::NaiveDate),
-    ) -> Result<datafusion::dataframe::DataFrame, String> {
-        let frame = ctx.sql_with_options(sql, read_only()).await.map_err(|e| e.to_string())?;
+    ) -> Vec<(&'static str, ScalarValue)> {
         let (first, last) = days;
         let before = first.pred_opt().unwrap_or(first);
-        let params = vec![
+        vec![
             ("grp", ScalarValue::Utf8(Some(group.map_or("all", Disaggregation::as_str).to_string()))),
             ("before", ScalarValue::Date32(Some(datafusion::arrow::datatypes::Date32Type::from_naive_date(before)))),
             ("from_at", self.day_start(first, true)),
             ("until_at", self.day_start(last.succ_opt().unwrap_or(last), false)),
-        ];
-        let frame = frame.with_param_values(params).map_err(|e| e.to_string())?;
-        let names: Vec<&str> = frame.schema().fields().iter().map(|f| f.name().as_str()).collect();
-        if names != ["period", "unit", "grp", "numerator", "denominator"] {
-            return Err(format!("returns columns {names:?}, expected [period, unit, grp, numerator, denominator]"));
-        }
-        Ok(frame)
+        ]
     }
 
     /// The (facility, unit) pairs of a request and the units to report, with names.
@@ -645,17 +650,27 @@ impl Engine {
         let ctx = self.session().await?;
         let days = frame::register_periods(&ctx, periods).map_err(df)?;
         frame::register_units(&ctx, &pairs).map_err(df)?;
-        let sql = match &kpi.rollup_sql {
-            Some(sql) if self.served_from_rollups(id) => {
-                frame::register_rollup_views(&ctx, periods, Some(sql)).await.map_err(df)?;
-                sql
-            }
-            _ => &kpi.sql,
+        let (sql, rollups) = match &kpi.rollup_sql {
+            Some(sql) if self.served_from_rollups(id) => (sql.clone(), true),
+            _ => (kpi.sql.clone(), false),
         };
-        let frame = self.plan(&ctx, sql, req.group, days).await.map_err(|e| KpiError::Query(format!("{id}: {e}")))?;
-        let plan = frame.create_physical_plan().await.map_err(df)?;
-        let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
-        self.files_read.fetch_add(files_scanned(plan.as_ref()), Ordering::Relaxed);
+        let params = self.params(req.group, days);
+        let (periods_owned, id_owned) = (periods.to_vec(), id.to_string());
+        // Planning is CPU work that DataFusion does on the calling task: a task of its
+        // own lets the KPIs a page asks for side by side plan on every core, where
+        // futures joined in one task would plan one after another.
+        let (batches, files) = tokio::spawn(async move {
+            if rollups {
+                frame::register_rollup_views(&ctx, &periods_owned, Some(&sql)).await.map_err(df)?;
+            }
+            let frame = plan(&ctx, &sql, params).await.map_err(|e| KpiError::Query(format!("{id_owned}: {e}")))?;
+            let plan = frame.create_physical_plan().await.map_err(df)?;
+            let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
+            Ok::<_, KpiError>((batches, files_scanned(plan.as_ref())))
+        })
+        .await
+        .map_err(|e| KpiError::Query(format!("{id}: {e}")))??;
+        self.files_read.fetch_add(files, Ordering::Relaxed);
 
         let mut found: BTreeMap<(String, String, String), (f64, Option<f64>)> = BTreeMap::new();
         let mut groups = BTreeSet::new();

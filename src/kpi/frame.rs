@@ -22,11 +22,14 @@ use datafusion::arrow::datatypes::{Date32Type, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::functions_aggregate::expr_fn::sum;
+use datafusion::logical_expr::{Expr, cast, col, lit};
+use datafusion::prelude::DataFrame;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
 use super::period::Period;
+use crate::lake::schema::TableDef;
 
 fn dates(days: impl IntoIterator<Item = NaiveDate>) -> ArrayRef {
     Arc::new(Date32Array::from_iter_values(days.into_iter().map(Date32Type::from_naive_date)))
@@ -152,10 +155,15 @@ impl<'a> Spans<'a> {
     /// The months a to-date figure reads from the monthly tables: all before the
     /// latest period's first uncovered day (later months are skipped).
     fn to_date_monthly_filter(&self) -> Expr {
-        match self.to_date_months.iter().map(|(d, _)| *d).max() {
-            Some(until) => col("day").lt(date_lit(until)),
-            None => lit(false),
-        }
+        col("day").lt(date_lit(self.to_date_bounds().1))
+    }
+
+    /// The earliest and the latest first uncovered day of the periods: every period
+    /// counts the months before the earliest.
+    fn to_date_bounds(&self) -> (NaiveDate, NaiveDate) {
+        let untils = self.to_date_months.iter().map(|(d, _)| *d);
+        let first = untils.clone().min().expect("every period has a to-date span");
+        (first, untils.max().expect("every period has a to-date span"))
     }
 }
 
@@ -176,6 +184,33 @@ fn runs_filter(values: impl Iterator<Item = NaiveDate>, next: impl Fn(NaiveDate)
         .map(|(a, b)| col("day").between(date_lit(a), date_lit(b)))
         .reduce(Expr::or)
         .unwrap_or_else(|| lit(false))
+}
+
+/// A monthly table's rows summed per key over all their months, as one row dated the
+/// month before `until` (the months summed all come before it), in the table's
+/// columns and types.
+fn summed(frame: DataFrame, def: &TableDef, until: NaiveDate) -> Result<DataFrame, DataFusionError> {
+    let schema = frame.schema().clone();
+    let is_key = |c: &str| def.key.contains(&c) && c != "day" && c != "month";
+    let keys: Vec<Expr> = def.columns.iter().filter(|c| is_key(c.name)).map(|c| col(c.name)).collect();
+    let measures: Vec<Expr> =
+        def.columns.iter().filter(|c| !def.key.contains(&c.name)).map(|c| sum(col(c.name)).alias(c.name)).collect();
+    let day = until.checked_sub_months(Months::new(1)).unwrap_or(until);
+    let frame = frame.aggregate(keys, measures)?;
+    let columns: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().as_str();
+            let value = match name {
+                "day" => date_lit(day),
+                "month" => lit(day.format("%Y-%m").to_string()),
+                _ => col(name),
+            };
+            cast(value, f.data_type().clone()).alias(name)
+        })
+        .collect();
+    frame.select(columns)
 }
 
 fn register_spans(
@@ -225,23 +260,34 @@ pub async fn register_rollup_views(
         ctx.register_table(format!("{name}_edge_days"), edges.into_view())?;
         let whole = ctx.table(monthly).await?.filter(months_filter.clone())?;
         ctx.register_table(format!("{name}_whole_months"), whole.into_view())?;
-        let earlier = ctx.table(monthly).await?.filter(before_filter.clone())?;
-        ctx.register_table(format!("{name}_months_before"), earlier.into_view())?;
+        // To date, the months before the earliest period's first uncovered day count in
+        // every period: summed per breakdown first, they are one row per key instead of
+        // one per key and month, each repeated for every period.
+        let (first_until, last_until) = spans.to_date_bounds();
+        let early = ctx.table(monthly).await?.filter(col("day").lt(date_lit(first_until)))?;
+        ctx.register_table(format!("{name}_months_early"), summed(early, r.monthly, first_until)?.into_view())?;
+        let later =
+            ctx.table(monthly).await?.filter(before_filter.clone().and(col("day").gt_eq(date_lit(first_until))))?;
+        ctx.register_table(format!("{name}_months_later"), later.into_view())?;
         // Table names are the rollups' own constants: no request text reaches the SQL.
         let months = format!(
             "SELECT c.period, c.period_end, r.* FROM {name}_whole_months r JOIN rollup_months c ON c.day = r.day"
         );
         let days =
             format!("SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_days c ON c.day = r.day");
-        let before = format!(
-            "SELECT c.period, c.period_end, r.* FROM {name}_months_before r JOIN rollup_to_date_months c ON r.day < c.whole_until"
+        let early =
+            format!("SELECT c.period, c.period_end, r.* FROM {name}_months_early r CROSS JOIN rollup_to_date_months c");
+        let later = format!(
+            "SELECT c.period, c.period_end, r.* FROM {name}_months_later r JOIN rollup_to_date_months c ON r.day < c.whole_until"
         );
         let last_days = format!(
             "SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_to_date_days c ON c.day = r.day"
         );
+        let to_date_parts =
+            [(early, true), (later, last_until > first_until), (last_days, !spans.to_date_days.is_empty())];
         for (view, parts) in [
-            (&in_period, [(months, !spans.months.is_empty()), (days, !spans.days.is_empty())]),
-            (&to_date, [(before, true), (last_days, !spans.to_date_days.is_empty())]),
+            (&in_period, vec![(months, !spans.months.is_empty()), (days, !spans.days.is_empty())]),
+            (&to_date, to_date_parts.to_vec()),
         ] {
             // One branch at least is kept: every period has a day, in a whole month or
             // not, and every to-date figure reads the months before.
