@@ -91,6 +91,26 @@ pub struct Engine {
     shared: tokio::sync::OnceCell<Vec<(String, Arc<dyn TableProvider>)>>,
 }
 
+/// A spawned task that is aborted when whoever awaits it goes away (a client that
+/// leaves mid-page drops the page's futures), so that its query stops there instead
+/// of running on to a result nobody reads.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        // A no-op once the task has finished.
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 fn df(e: DataFusionError) -> KpiError {
     KpiError::Query(e.to_string())
 }
@@ -659,7 +679,7 @@ impl Engine {
         // Planning is CPU work that DataFusion does on the calling task: a task of its
         // own lets the KPIs a page asks for side by side plan on every core, where
         // futures joined in one task would plan one after another.
-        let (batches, files) = tokio::spawn(async move {
+        let (batches, files) = AbortOnDrop(tokio::spawn(async move {
             if rollups {
                 frame::register_rollup_views(&ctx, &periods_owned, Some(&sql)).await.map_err(df)?;
             }
@@ -667,7 +687,7 @@ impl Engine {
             let plan = frame.create_physical_plan().await.map_err(df)?;
             let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
             Ok::<_, KpiError>((batches, files_scanned(plan.as_ref())))
-        })
+        }))
         .await
         .map_err(|e| KpiError::Query(format!("{id}: {e}")))??;
         self.files_read.fetch_add(files, Ordering::Relaxed);
@@ -717,5 +737,46 @@ impl Engine {
             }
         }
         Ok(KpiResult { id: kpi.id.clone(), meta: kpi.meta.clone(), rows, snapshot: self.snapshot.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AbortOnDrop;
+
+    /// Sends on drop: tells the test that the task's future was dropped.
+    struct Dropped(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_task_stops_when_its_caller_goes_away() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let _guard = Dropped(Some(tx));
+            let _ = started_tx.send(());
+            // A query that would never finish on its own.
+            std::future::pending::<()>().await;
+        }));
+        started_rx.await.expect("the task started");
+        drop(task);
+        // Only an abort drops the pending future; without one this waits in vain.
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+            .await
+            .expect("the task was aborted when its caller dropped it")
+            .expect("the guard sent on drop");
+    }
+
+    #[tokio::test]
+    async fn a_finished_query_task_gives_its_result() {
+        let task = AbortOnDrop(tokio::spawn(async { 6 * 7 }));
+        assert_eq!(task.await.expect("the task ran"), 42);
     }
 }

@@ -152,12 +152,6 @@ impl<'a> Spans<'a> {
         runs_filter(self.months.iter().map(|(d, _)| *d), next_month)
     }
 
-    /// The months a to-date figure reads from the monthly tables: all before the
-    /// latest period's first uncovered day (later months are skipped).
-    fn to_date_monthly_filter(&self) -> Expr {
-        col("day").lt(date_lit(self.to_date_bounds().1))
-    }
-
     /// The earliest and the latest first uncovered day of the periods: every period
     /// counts the months before the earliest.
     fn to_date_bounds(&self) -> (NaiveDate, NaiveDate) {
@@ -247,8 +241,14 @@ pub async fn register_rollup_views(
     register_spans(ctx, "rollup_days", "day", &spans.days)?;
     register_spans(ctx, "rollup_to_date_months", "whole_until", &spans.to_date_months)?;
     register_spans(ctx, "rollup_to_date_days", "day", &spans.to_date_days)?;
-    let (filter, months_filter, before_filter) =
-        (spans.daily_filter(), spans.monthly_filter(), spans.to_date_monthly_filter());
+    let (filter, months_filter) = (spans.daily_filter(), spans.monthly_filter());
+    // To date, the months before the earliest period's first uncovered day count in
+    // every period; those between it and the latest one's are joined per period.
+    let (first_until, last_until) = spans.to_date_bounds();
+    let (early_filter, later_filter) = (
+        col("day").lt(date_lit(first_until)),
+        col("day").gt_eq(date_lit(first_until)).and(col("day").lt(date_lit(last_until))),
+    );
     for r in crate::rollup::ROLLUPS {
         let name = r.name();
         let (in_period, to_date) = (format!("{name}_in_period"), format!("{name}_to_date"));
@@ -260,14 +260,11 @@ pub async fn register_rollup_views(
         ctx.register_table(format!("{name}_edge_days"), edges.into_view())?;
         let whole = ctx.table(monthly).await?.filter(months_filter.clone())?;
         ctx.register_table(format!("{name}_whole_months"), whole.into_view())?;
-        // To date, the months before the earliest period's first uncovered day count in
-        // every period: summed per breakdown first, they are one row per key instead of
+        // The early months are summed per breakdown first: one row per key instead of
         // one per key and month, each repeated for every period.
-        let (first_until, last_until) = spans.to_date_bounds();
-        let early = ctx.table(monthly).await?.filter(col("day").lt(date_lit(first_until)))?;
+        let early = ctx.table(monthly).await?.filter(early_filter.clone())?;
         ctx.register_table(format!("{name}_months_early"), summed(early, r.monthly, first_until)?.into_view())?;
-        let later =
-            ctx.table(monthly).await?.filter(before_filter.clone().and(col("day").gt_eq(date_lit(first_until))))?;
+        let later = ctx.table(monthly).await?.filter(later_filter.clone())?;
         ctx.register_table(format!("{name}_months_later"), later.into_view())?;
         // Table names are the rollups' own constants: no request text reaches the SQL.
         let months = format!(
