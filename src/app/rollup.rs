@@ -35,12 +35,17 @@ pub async fn refresh(settings: &Settings, quiet: bool) -> Result<Vec<RefreshRepo
 /// Prints what a refresh did, one line per rollup.
 pub fn print(reports: &[RefreshReport], out: &mut impl Write) -> std::io::Result<()> {
     for r in reports {
+        let yearly = match r.yearly_rows {
+            0 => String::new(),
+            n => format!(", yearly table recomputed ({n} rows)"),
+        };
         if r.commits == 0 {
-            writeln!(out, "{}: up to date", r.table)?;
+            writeln!(out, "{}: up to date{yearly}", r.table)?;
         } else {
             writeln!(
                 out,
-                "{}: {} source rows read, {} month(s) recomputed, {} rollup rows written, now at source version {} ({:.1} s)",
+                "{}: {} source rows read, {} month(s) recomputed, {} rollup rows written{yearly}, now at source version {} \
+                 ({:.1} s)",
                 r.table,
                 r.rows_read,
                 r.months.len(),

@@ -19,6 +19,8 @@ pub const BETWEEN_TABLES: &str = "between_tables";
 pub const ROLLUP_BETWEEN_TABLES: &str = "rollup_between_tables";
 /// In a rollup refresh, after the daily rollup commit, before the monthly one.
 pub const ROLLUP_BEFORE_MONTHLY: &str = "rollup_before_monthly";
+/// In a rollup refresh, after the monthly rollup commit, before the yearly one.
+pub const ROLLUP_BEFORE_YEARLY: &str = "rollup_before_yearly";
 
 pub const STAGES: [&str; 4] = [FILES_WRITTEN, BEFORE_COMMIT, AFTER_COMMIT, BETWEEN_TABLES];
 

@@ -127,6 +127,34 @@ fn files_scanned(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> u64 {
     own + plan.children().into_iter().map(|c| files_scanned(c.as_ref())).sum::<u64>()
 }
 
+/// `HOMEDOC_EXPLAIN=1`: every KPI query writes its timings and its physical plan,
+/// with each operator's metrics, to standard error, so that a slow page or report can
+/// be taken apart query by query.
+fn explain() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("HOMEDOC_EXPLAIN").is_some_and(|v| v != "0"))
+}
+
+fn explain_query(
+    id: &str,
+    periods: &[Period],
+    (logical, physical, done): (std::time::Duration, std::time::Duration, std::time::Duration),
+    plan: &dyn datafusion::physical_plan::ExecutionPlan,
+) {
+    use datafusion::physical_plan::display::DisplayableExecutionPlan;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let first = periods.first().map(ToString::to_string).unwrap_or_default();
+    eprintln!(
+        "homedoc: explain {id} ({} period(s) from {first}): logical plan {:.1} ms, physical plan {:.1} ms, \
+         execution {:.1} ms\n{}",
+        periods.len(),
+        ms(logical),
+        ms(physical - logical),
+        ms(done - physical),
+        DisplayableExecutionPlan::with_metrics(plan).indent(true)
+    );
+}
+
 /// Statements an analyst may run: queries only.
 fn read_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
@@ -200,14 +228,14 @@ impl Engine {
             }
             tables.push(t);
         }
-        // Fresh: every rollup table, monthly twin and state table reflects exactly the
+        // Fresh: every rollup table, monthly and yearly twin and state table reflects exactly the
         // version opened of each of its sources (the views read the state tables too).
         let delta = |def: &TableDef| tables.iter().find(|t| t.def.name == def.name).and_then(|t| t.delta.as_ref());
         let checks: Vec<(&TableDef, &TableDef, bool)> = crate::rollup::ROLLUPS
             .iter()
             .flat_map(|r| {
                 let states = r.state.map(|s| (s.table, true));
-                let tables = [(r.table, false), (r.monthly, false)].into_iter().chain(states);
+                let tables = [(r.table, false), (r.monthly, false), (r.yearly, false)].into_iter().chain(states);
                 tables.flat_map(move |(t, state)| r.sources().map(move |source| (t, source, state)))
             })
             .collect();
@@ -680,12 +708,18 @@ impl Engine {
         // own lets the KPIs a page asks for side by side plan on every core, where
         // futures joined in one task would plan one after another.
         let (batches, files) = AbortOnDrop(tokio::spawn(async move {
+            let started = std::time::Instant::now();
             if rollups {
                 frame::register_rollup_views(&ctx, &periods_owned, Some(&sql)).await.map_err(df)?;
             }
             let frame = plan(&ctx, &sql, params).await.map_err(|e| KpiError::Query(format!("{id_owned}: {e}")))?;
+            let planned = started.elapsed();
             let plan = frame.create_physical_plan().await.map_err(df)?;
+            let physical = started.elapsed();
             let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
+            if explain() {
+                explain_query(&id_owned, &periods_owned, (planned, physical, started.elapsed()), plan.as_ref());
+            }
             Ok::<_, KpiError>((batches, files_scanned(plan.as_ref())))
         }))
         .await

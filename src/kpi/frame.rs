@@ -12,7 +12,8 @@
 //!
 //! For the rollups, [`register_rollup_views`] adds `<rollup>_in_period` and
 //! `<rollup>_to_date`: a rollup's rows with the period they count in, read from its
-//! monthly table for whole calendar months and from its daily table for the other days.
+//! yearly table for whole calendar years, from its monthly table for the other whole
+//! calendar months and from its daily table for the other days.
 
 use std::sync::Arc;
 
@@ -96,11 +97,24 @@ fn next_month(day: NaiveDate) -> NaiveDate {
     day.with_day(1).expect("day 1") + Months::new(1)
 }
 
-/// How the rollup views read a set of periods: whole calendar months from the monthly
-/// tables, every other day from the daily tables.
+/// 1 January of `day`'s year.
+fn year_start(day: NaiveDate) -> NaiveDate {
+    day.with_ordinal(1).expect("day 1 of the year")
+}
+
+/// 1 January of the year after `day`'s.
+fn next_year(day: NaiveDate) -> NaiveDate {
+    year_start(day) + Months::new(12)
+}
+
+/// How the rollup views read a set of periods: whole calendar years from the yearly
+/// tables, other whole calendar months from the monthly tables, every other day from
+/// the daily tables.
 #[derive(Debug, Default, PartialEq)]
 struct Spans<'a> {
-    /// (month's first day, period) for each month a period holds whole.
+    /// (1 January, period) for each year a period holds whole.
+    years: Vec<(NaiveDate, &'a Period)>,
+    /// (month's first day, period) for each other month a period holds whole.
     months: Vec<(NaiveDate, &'a Period)>,
     /// (day, period) for each day of a period outside those months.
     days: Vec<(NaiveDate, &'a Period)>,
@@ -117,7 +131,11 @@ impl<'a> Spans<'a> {
             let mut day = p.start;
             while day <= p.end {
                 let month_end = next_month(day) - Days::new(1);
-                if day.day() == 1 && month_end <= p.end {
+                let year_end = next_year(day) - Days::new(1);
+                if day.ordinal() == 1 && year_end <= p.end {
+                    out.years.push((day, p));
+                    day = year_end + Days::new(1);
+                } else if day.day() == 1 && month_end <= p.end {
                     out.months.push((day, p));
                     day = month_end + Days::new(1);
                 } else {
@@ -152,12 +170,35 @@ impl<'a> Spans<'a> {
         runs_filter(self.months.iter().map(|(d, _)| *d), next_month)
     }
 
+    /// The whole years read from the yearly tables, as a filter on `day` (1 January
+    /// there), for the same reason.
+    fn yearly_filter(&self) -> Expr {
+        runs_filter(self.years.iter().map(|(d, _)| *d), next_year)
+    }
+
     /// The earliest and the latest first uncovered day of the periods: every period
     /// counts the months before the earliest.
     fn to_date_bounds(&self) -> (NaiveDate, NaiveDate) {
         let untils = self.to_date_months.iter().map(|(d, _)| *d);
         let first = untils.clone().min().expect("every period has a to-date span");
         (first, untils.max().expect("every period has a to-date span"))
+    }
+
+    /// (month's first day, period) for each month from the earliest first uncovered
+    /// day up to a period's own: the months a period counts to date beyond those every
+    /// period counts. An equality join on these pairs replaces a join on `day <
+    /// whole_until`, which DataFusion can only run as a nested loop.
+    fn later_months(&self) -> Vec<(NaiveDate, &'a Period)> {
+        let (first, _) = self.to_date_bounds();
+        let mut out = Vec::new();
+        for (until, p) in &self.to_date_months {
+            let mut month = first;
+            while month < *until {
+                out.push((month, *p));
+                month = next_month(month);
+            }
+        }
+        out
     }
 }
 
@@ -227,8 +268,9 @@ fn register_spans(
 
 /// Registers, for each rollup that `sql` names (every rollup for `None`), `<rollup>_in_period` and
 /// `<rollup>_to_date`: its rows with `period` and `period_end`, each row once per
-/// period it counts in. Whole months come from the monthly table; the daily table is
-/// read only for the other days, so a request of whole months never opens it. Only
+/// period it counts in. Whole years come from the yearly table, other whole months
+/// from the monthly table; the daily table is read only for the other days, so a
+/// request of whole months never opens it. Only
 /// the rollups a query names are planned, and a view leaves out a branch with no
 /// rows: a page runs a dozen KPIs, and planning is much of each one's cost.
 pub async fn register_rollup_views(
@@ -237,16 +279,22 @@ pub async fn register_rollup_views(
     sql: Option<&str>,
 ) -> Result<(), DataFusionError> {
     let spans = Spans::of(periods);
+    register_spans(ctx, "rollup_years", "day", &spans.years)?;
     register_spans(ctx, "rollup_months", "day", &spans.months)?;
     register_spans(ctx, "rollup_days", "day", &spans.days)?;
     register_spans(ctx, "rollup_to_date_months", "whole_until", &spans.to_date_months)?;
     register_spans(ctx, "rollup_to_date_days", "day", &spans.to_date_days)?;
-    let (filter, months_filter) = (spans.daily_filter(), spans.monthly_filter());
+    let later_months = spans.later_months();
+    register_spans(ctx, "rollup_later_months", "day", &later_months)?;
+    let (filter, months_filter, years_filter) = (spans.daily_filter(), spans.monthly_filter(), spans.yearly_filter());
     // To date, the months before the earliest period's first uncovered day count in
-    // every period; those between it and the latest one's are joined per period.
+    // every period (the years before its year from the yearly table, that year's
+    // months from the monthly one); those between it and the latest one's are joined
+    // per period.
     let (first_until, last_until) = spans.to_date_bounds();
+    let early_years = col("day").lt(date_lit(year_start(first_until)));
     let (early_filter, later_filter) = (
-        col("day").lt(date_lit(first_until)),
+        col("day").gt_eq(date_lit(year_start(first_until))).and(col("day").lt(date_lit(first_until))),
         col("day").gt_eq(date_lit(first_until)).and(col("day").lt(date_lit(last_until))),
     );
     for r in crate::rollup::ROLLUPS {
@@ -255,18 +303,24 @@ pub async fn register_rollup_views(
         if sql.is_some_and(|sql| !sql.contains(&in_period) && !sql.contains(&to_date)) {
             continue;
         }
-        let (daily, monthly) = (r.table.name, r.monthly.name);
+        let (daily, monthly, yearly) = (r.table.name, r.monthly.name, r.yearly.name);
         let edges = ctx.table(daily).await?.filter(filter.clone())?;
         ctx.register_table(format!("{name}_edge_days"), edges.into_view())?;
         let whole = ctx.table(monthly).await?.filter(months_filter.clone())?;
         ctx.register_table(format!("{name}_whole_months"), whole.into_view())?;
+        let whole = ctx.table(yearly).await?.filter(years_filter.clone())?;
+        ctx.register_table(format!("{name}_whole_years"), whole.into_view())?;
         // The early months are summed per breakdown first: one row per key instead of
         // one per key and month, each repeated for every period.
         let early = ctx.table(monthly).await?.filter(early_filter.clone())?;
+        let early = ctx.table(yearly).await?.filter(early_years.clone())?.union(early)?;
         ctx.register_table(format!("{name}_months_early"), summed(early, r.monthly, first_until)?.into_view())?;
         let later = ctx.table(monthly).await?.filter(later_filter.clone())?;
         ctx.register_table(format!("{name}_months_later"), later.into_view())?;
         // Table names are the rollups' own constants: no request text reaches the SQL.
+        let years = format!(
+            "SELECT c.period, c.period_end, r.* FROM {name}_whole_years r JOIN rollup_years c ON c.day = r.day"
+        );
         let months = format!(
             "SELECT c.period, c.period_end, r.* FROM {name}_whole_months r JOIN rollup_months c ON c.day = r.day"
         );
@@ -275,15 +329,22 @@ pub async fn register_rollup_views(
         let early =
             format!("SELECT c.period, c.period_end, r.* FROM {name}_months_early r CROSS JOIN rollup_to_date_months c");
         let later = format!(
-            "SELECT c.period, c.period_end, r.* FROM {name}_months_later r JOIN rollup_to_date_months c ON r.day < c.whole_until"
+            "SELECT c.period, c.period_end, r.* FROM {name}_months_later r JOIN rollup_later_months c ON c.day = r.day"
         );
         let last_days = format!(
             "SELECT c.period, c.period_end, r.* FROM {name}_edge_days r JOIN rollup_to_date_days c ON c.day = r.day"
         );
         let to_date_parts =
-            [(early, true), (later, last_until > first_until), (last_days, !spans.to_date_days.is_empty())];
+            [(early, true), (later, !later_months.is_empty()), (last_days, !spans.to_date_days.is_empty())];
         for (view, parts) in [
-            (&in_period, vec![(months, !spans.months.is_empty()), (days, !spans.days.is_empty())]),
+            (
+                &in_period,
+                vec![
+                    (years, !spans.years.is_empty()),
+                    (months, !spans.months.is_empty()),
+                    (days, !spans.days.is_empty()),
+                ],
+            ),
             (&to_date, to_date_parts.to_vec()),
         ] {
             // One branch at least is kept: every period has a day, in a whole month or
@@ -345,18 +406,55 @@ mod tests {
             ["2024", "2024-Q3", "2024-02", "FY2025"].iter().map(|p| p.parse().unwrap()).collect();
         let s = Spans::of(&periods);
         assert!(s.days.is_empty() && s.to_date_days.is_empty(), "{s:?}");
-        assert_eq!(s.months.len(), 12 + 3 + 1 + 12);
+        // 2024 is a whole year; its Q3 and February, and FY2025 (October 2024 to
+        // September 2025), are months.
+        assert_eq!(s.years, [(d("2024-01-01"), &periods[0])]);
+        assert_eq!(s.months.len(), 3 + 1 + 12);
         assert_eq!(s.to_date_months[1].0, d("2024-10-01"));
         assert_eq!(s.daily_filter(), lit(false));
-        // 2024 and its Q3 and February, then FY2025 (October 2024 to September 2025):
-        // one run of months.
-        assert_eq!(s.monthly_filter(), col("day").between(date_lit(d("2024-01-01")), date_lit(d("2025-09-01"))));
+        assert_eq!(s.yearly_filter(), col("day").between(date_lit(d("2024-01-01")), date_lit(d("2024-01-01"))));
+        // February alone, then July 2024 to September 2025 in one run.
+        assert_eq!(
+            s.monthly_filter(),
+            col("day")
+                .between(date_lit(d("2024-02-01")), date_lit(d("2024-02-01")))
+                .or(col("day").between(date_lit(d("2024-07-01")), date_lit(d("2025-09-01"))))
+        );
         // Every day of every period counted exactly once.
         for p in &periods {
-            let covered: u64 =
+            let months: u64 =
                 s.months.iter().filter(|(_, q)| *q == p).map(|(m, _)| (next_month(*m) - *m).num_days() as u64).sum();
-            assert_eq!(covered, p.days());
+            let years: u64 =
+                s.years.iter().filter(|(_, q)| *q == p).map(|(y, _)| (next_year(*y) - *y).num_days() as u64).sum();
+            assert_eq!(months + years, p.days());
         }
+    }
+
+    #[test]
+    fn a_long_window_reads_its_whole_years_from_the_yearly_tables() {
+        // A target's window from its baseline: days of July 2020, the rest of 2020 by
+        // month, 2021 to 2025 by year, then 2026 by month up to its end.
+        let periods = ["2020-07-02..2026-07-31".parse::<Period>().unwrap()];
+        let s = Spans::of(&periods);
+        let years: Vec<NaiveDate> = s.years.iter().map(|(y, _)| *y).collect();
+        assert_eq!(years, ["2021-01-01", "2022-01-01", "2023-01-01", "2024-01-01", "2025-01-01"].map(d));
+        assert_eq!(s.months.len(), 5 + 7);
+        assert_eq!(s.days.len(), 30);
+        assert_eq!(s.yearly_filter(), col("day").between(date_lit(d("2021-01-01")), date_lit(d("2025-01-01"))));
+    }
+
+    #[test]
+    fn a_monthly_series_to_date_counts_each_later_month_in_the_periods_after_it() {
+        // Twelve months to date: everything before December 2025 counts in all of
+        // them; December counts from the second period on, October 2026 in the last.
+        let periods = Period::split(&"2025-11-01..2026-10-31".parse().unwrap(), crate::kpi::Grain::Month);
+        let s = Spans::of(&periods);
+        assert_eq!(s.to_date_bounds(), (d("2025-12-01"), d("2026-11-01")));
+        let later = s.later_months();
+        assert_eq!(later.len(), (1..=11).sum::<usize>());
+        assert!(later.iter().all(|(m, p)| *m >= d("2025-12-01") && *m <= p.end));
+        assert_eq!(later.iter().filter(|(m, _)| *m == d("2025-12-01")).count(), 11);
+        assert_eq!(later.iter().filter(|(m, _)| *m == d("2026-10-01")).count(), 1);
     }
 
     #[test]

@@ -487,6 +487,21 @@ pub const TELEMEDICINE_MONTHLY: TableDef =
 pub const TRAINING_MONTHLY: TableDef = TableDef { name: "training_monthly", partition: None, ..TRAINING_DAILY };
 pub const HOLDER_MONTHLY: TableDef = TableDef { name: "holder_monthly", partition: None, ..HOLDER_DAILY };
 
+// Year-level rollups: the month-level rows summed per facility, calendar year (`day`
+// is 1 January) and group, with the same columns; `month` holds the year (`2024`),
+// since the rows of a year sum every partition they came from. A period's whole years
+// read these: a figure to date, or a target's window since its baseline, sums a few
+// rows per facility and group instead of one per month since the program began. Each
+// is one file, recomputed whole from its monthly twin whenever that one changed.
+
+pub const ACCOUNT_YEARLY: TableDef = TableDef { name: "account_yearly", partition: None, ..ACCOUNT_DAILY };
+pub const APPOINTMENT_YEARLY: TableDef = TableDef { name: "appointment_yearly", partition: None, ..APPOINTMENT_DAILY };
+pub const VIDEO_CALL_YEARLY: TableDef = TableDef { name: "video_call_yearly", partition: None, ..VIDEO_CALL_DAILY };
+pub const TELEMEDICINE_YEARLY: TableDef =
+    TableDef { name: "telemedicine_yearly", partition: None, ..TELEMEDICINE_DAILY };
+pub const TRAINING_YEARLY: TableDef = TableDef { name: "training_yearly", partition: None, ..TRAINING_DAILY };
+pub const HOLDER_YEARLY: TableDef = TableDef { name: "holder_yearly", partition: None, ..HOLDER_DAILY };
+
 /// Every table of the lake.
 pub const TABLES: &[TableDef] = &[
     ACCOUNTS,
@@ -517,6 +532,12 @@ pub const TABLES: &[TableDef] = &[
     TELEMEDICINE_MONTHLY,
     TRAINING_MONTHLY,
     HOLDER_MONTHLY,
+    ACCOUNT_YEARLY,
+    APPOINTMENT_YEARLY,
+    VIDEO_CALL_YEARLY,
+    TELEMEDICINE_YEARLY,
+    TRAINING_YEARLY,
+    HOLDER_YEARLY,
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {

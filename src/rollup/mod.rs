@@ -1,4 +1,4 @@
-//! Rollups: day- and month-level tables the KPIs read instead of the event feeds, kept
+//! Rollups: day-, month- and year-level tables the KPIs read instead of the event feeds, kept
 //! up to date after each ingestion so that a report's cost follows the number of
 //! facilities and months (or days), not the number of events.
 //!
@@ -13,13 +13,15 @@
 //! The rollup rows are computed by `sql/rollups/<table>.sql` over the same views the
 //! raw KPIs use (with the source table standing for the rows of one month), so the
 //! cleaning rules live in one place; the monthly table sums those day rows per
-//! calendar month and is committed right after the daily one, with the same months.
+//! calendar month and is committed right after the daily one, with the same months;
+//! the yearly table sums the monthly rows per calendar year and is recomputed whole
+//! from it, after it, whenever the monthly table moved.
 //! Each commit records, as Delta application transactions, the source version it
 //! reflects (`version:<source>`) and for feeds the highest feed number merged
 //! (`seq:<source>`); the engine serves a KPI from rollups
 //! only when every rollup reflects exactly the source versions it opened.
 //!
-//! A crash between the state, daily and monthly commits is repaired by the next
+//! A crash between the state, daily, monthly and yearly commits is repaired by the next
 //! refresh: it starts from the lowest of the watermarks, the merge keeps each
 //! entity's highest feed number (so merging twice changes nothing), and a month's
 //! rollup rows are always recomputed whole.
@@ -46,10 +48,11 @@ use deltalake::kernel::Transaction;
 
 use crate::kpi::{Catalog, Engine, KpiError};
 use crate::lake::schema::{
-    ACCOUNT_DAILY, ACCOUNT_MONTHLY, ACCOUNT_STATE, ACCOUNTS, APPOINTMENT_DAILY, APPOINTMENT_MONTHLY, APPOINTMENT_STATE,
-    APPOINTMENTS, HOLDER_DAILY, HOLDER_MONTHLY, TELEMEDICINE_DAILY, TELEMEDICINE_MONTHLY, TELEMEDICINE_SESSIONS,
-    TRAINING_ATTENDANCE, TRAINING_DAILY, TRAINING_MONTHLY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_MONTHLY,
-    VIDEO_CALL_STATE, VIDEO_CALLS,
+    ACCOUNT_DAILY, ACCOUNT_MONTHLY, ACCOUNT_STATE, ACCOUNT_YEARLY, ACCOUNTS, APPOINTMENT_DAILY, APPOINTMENT_MONTHLY,
+    APPOINTMENT_STATE, APPOINTMENT_YEARLY, APPOINTMENTS, HOLDER_DAILY, HOLDER_MONTHLY, HOLDER_YEARLY,
+    TELEMEDICINE_DAILY, TELEMEDICINE_MONTHLY, TELEMEDICINE_SESSIONS, TELEMEDICINE_YEARLY, TRAINING_ATTENDANCE,
+    TRAINING_DAILY, TRAINING_MONTHLY, TRAINING_YEARLY, TableDef, VIDEO_CALL_DAILY, VIDEO_CALL_MONTHLY,
+    VIDEO_CALL_STATE, VIDEO_CALL_YEARLY, VIDEO_CALLS,
 };
 use crate::lake::{Appender, Lake, LakeError};
 
@@ -73,11 +76,12 @@ pub struct State {
     pub born: &'static str,
 }
 
-/// A rollup table, its monthly twin and the lake table it follows.
+/// A rollup table, its monthly and yearly twins and the lake table it follows.
 #[derive(Debug, Clone, Copy)]
 pub struct Rollup {
     pub table: &'static TableDef,
     pub monthly: &'static TableDef,
+    pub yearly: &'static TableDef,
     pub source: &'static TableDef,
     /// Present for change feeds.
     pub state: Option<State>,
@@ -103,6 +107,7 @@ pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         table: &ACCOUNT_DAILY,
         monthly: &ACCOUNT_MONTHLY,
+        yearly: &ACCOUNT_YEARLY,
         source: &ACCOUNTS,
         state: Some(State { table: &ACCOUNT_STATE, key: "account_key", born: "created_at" }),
         joins: &[],
@@ -110,6 +115,7 @@ pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         table: &APPOINTMENT_DAILY,
         monthly: &APPOINTMENT_MONTHLY,
+        yearly: &APPOINTMENT_YEARLY,
         source: &APPOINTMENTS,
         state: Some(State { table: &APPOINTMENT_STATE, key: "appointment_id", born: "booked_at" }),
         joins: &[],
@@ -117,6 +123,7 @@ pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         table: &VIDEO_CALL_DAILY,
         monthly: &VIDEO_CALL_MONTHLY,
+        yearly: &VIDEO_CALL_YEARLY,
         source: &VIDEO_CALLS,
         state: Some(State { table: &VIDEO_CALL_STATE, key: "call_id", born: "started_at" }),
         joins: &[],
@@ -124,6 +131,7 @@ pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         table: &TELEMEDICINE_DAILY,
         monthly: &TELEMEDICINE_MONTHLY,
+        yearly: &TELEMEDICINE_YEARLY,
         source: &TELEMEDICINE_SESSIONS,
         state: None,
         joins: &[],
@@ -131,12 +139,20 @@ pub const ROLLUPS: &[Rollup] = &[
     Rollup {
         table: &TRAINING_DAILY,
         monthly: &TRAINING_MONTHLY,
+        yearly: &TRAINING_YEARLY,
         source: &TRAINING_ATTENDANCE,
         state: None,
         joins: &[],
     },
     // Last: it reads the account and appointment states the refresh brought up to date.
-    Rollup { table: &HOLDER_DAILY, monthly: &HOLDER_MONTHLY, source: &APPOINTMENTS, state: None, joins: &[&ACCOUNTS] },
+    Rollup {
+        table: &HOLDER_DAILY,
+        monthly: &HOLDER_MONTHLY,
+        yearly: &HOLDER_YEARLY,
+        source: &APPOINTMENTS,
+        state: None,
+        joins: &[&ACCOUNTS],
+    },
 ];
 
 /// Feed rows merged per commit: bounds memory on a first build over years of history.
@@ -176,6 +192,8 @@ pub struct RefreshReport {
     pub months: Vec<String>,
     pub rollup_rows: u64,
     pub commits: u32,
+    /// Rows of the yearly table when it was recomputed (0 when it was already in line).
+    pub yearly_rows: u64,
     pub seconds: f64,
 }
 
@@ -197,6 +215,7 @@ pub async fn refresh(
             Some(state) => refresh_feed(lake, &engine, r, state, chunk.max(1), progress).await?,
             None => refresh_drop(lake, &engine, r, progress).await?,
         };
+        report.yearly_rows = refresh_yearly(lake, r, progress).await?;
         report.seconds = started.elapsed().as_secs_f64();
         out.push(report);
     }
@@ -438,6 +457,81 @@ async fn by_calendar_month(
     }
     let sql = format!("SELECT {} FROM incoming GROUP BY {}", select.join(", "), group.join(", "));
     run(engine, def, days, &sql).await
+}
+
+/// The source versions (and, for a feed, the feed number) a rollup's tables record.
+fn watermark_ids(r: &Rollup) -> Vec<String> {
+    let mut ids: Vec<String> = r.sources().map(version_id).collect();
+    if r.state.is_some() {
+        ids.push(seq_id(r.source));
+    }
+    ids
+}
+
+/// Brings a rollup's yearly table in line with its monthly twin: whenever the
+/// monthly table records other watermarks than the yearly one (after a refresh that
+/// changed it, or a crash before the yearly commit), the yearly table is recomputed
+/// whole from it and committed with its watermarks. Returns the rows written, 0 when
+/// it was in line already.
+async fn refresh_yearly(lake: &Lake, r: &Rollup, progress: &(dyn Fn(&str) + Sync)) -> Result<u64, RollupError> {
+    let Some(monthly) = lake.open_existing(r.monthly).await? else { return Ok(0) };
+    let mut yearly = lake.open(r.yearly).await?;
+    let mut txns = Vec::new();
+    let mut behind = false;
+    for id in watermark_ids(r) {
+        let version = lake.txn_version(r.monthly, &monthly, &id).await?;
+        behind |= lake.txn_version(r.yearly, &yearly, &id).await? != version;
+        txns.push(Transaction::new(&id, version));
+    }
+    if !behind {
+        return Ok(0);
+    }
+    crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_YEARLY);
+    let rows = by_calendar_year(lake, r, &monthly).await?;
+    let written = rows.iter().map(|b| b.num_rows() as u64).sum();
+    let order: &[&str] = if r.yearly.index("dim").is_some() { &["dim", "day"] } else { &["day"] };
+    lake.commit_rewrite(r.yearly, &mut yearly, None, rows, order, txns).await?;
+    progress(&format!("{}: recomputed whole, {written} row(s)", r.yearly.name));
+    Ok(written)
+}
+
+/// A rollup's monthly rows summed per calendar year, streamed from its table: the
+/// key columns stay but `month` (`day` becomes 1 January, `month` the year), the
+/// measures are summed.
+async fn by_calendar_year(lake: &Lake, r: &Rollup, monthly: &DeltaTable) -> Result<Vec<RecordBatch>, RollupError> {
+    let def = r.yearly;
+    let (mut inner, mut outer, mut group) = (Vec::new(), Vec::new(), Vec::new());
+    for c in def.columns {
+        match c.name {
+            "day" => {
+                inner.push("CAST(date_trunc('year', CAST(day AS TIMESTAMP)) AS DATE) AS day".to_string());
+                outer.push("day".to_string());
+                group.push("day");
+            }
+            "month" => outer.push("to_char(day, '%Y') AS month".to_string()),
+            name if def.key.contains(&name) => {
+                inner.push(name.to_string());
+                outer.push(name.to_string());
+                group.push(name);
+            }
+            name => {
+                inner.push(name.to_string());
+                outer.push(format!("sum({name}) AS {name}"));
+            }
+        }
+    }
+    // Table names are the rollups' own constants: no request text reaches the SQL.
+    let sql = format!(
+        "SELECT {} FROM (SELECT {} FROM {}) GROUP BY {}",
+        outer.join(", "),
+        inner.join(", "),
+        r.monthly.name,
+        group.join(", ")
+    );
+    let ctx = datafusion::prelude::SessionContext::new();
+    lake.register(&ctx, r.monthly, monthly).await?;
+    let batches = ctx.sql(&sql).await.map_err(|e| build_err(def, e))?.collect().await.map_err(|e| build_err(def, e))?;
+    batches.iter().filter(|b| b.num_rows() > 0).map(|b| conform(def, b, None)).collect()
 }
 
 /// A batch with exactly the table's columns and types; `month` fills the partition

@@ -152,7 +152,9 @@ async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
     let holder = late.iter().find(|r| r.table == "holder_daily").unwrap();
     assert!(holder.commits == 1 && holder.months.len() > 12, "{holder:?}");
     let others = late.iter().filter(|r| r.table != "appointment_daily" && r.table != "holder_daily");
-    assert!(others.map(|r| r.commits).sum::<u32>() == 0, "{late:?}");
+    assert!(others.map(|r| r.commits as u64 + r.yearly_rows).sum::<u64>() == 0, "{late:?}");
+    // The yearly tables of the two that moved are recomputed from their monthly twins.
+    assert!(late.iter().filter(|r| r.commits > 0).all(|r| r.yearly_rows > 0), "{late:?}");
     assert_eq!(count(engines(lake).await.1).await, was - 1.0);
     assert_rollups_match(lake, &["2022", "2022-05"]).await;
     // The monthly tables were rewritten whole, each still one file.
@@ -193,8 +195,8 @@ fn a_refresh_killed_between_its_commits_is_repaired_by_the_next() {
     assert!(ok, "{err}");
     // Killed three times at each stage: each run commits the first state table again
     // and dies before its daily rollup, or commits that too and dies before the
-    // monthly one.
-    use homedoc::ingest::failpoint::{ROLLUP_BEFORE_MONTHLY, ROLLUP_BETWEEN_TABLES};
+    // monthly one, or commits that too and dies before the yearly one.
+    use homedoc::ingest::failpoint::{ROLLUP_BEFORE_MONTHLY, ROLLUP_BEFORE_YEARLY, ROLLUP_BETWEEN_TABLES};
     for stage in [
         ROLLUP_BETWEEN_TABLES,
         ROLLUP_BETWEEN_TABLES,
@@ -202,6 +204,9 @@ fn a_refresh_killed_between_its_commits_is_repaired_by_the_next() {
         ROLLUP_BEFORE_MONTHLY,
         ROLLUP_BEFORE_MONTHLY,
         ROLLUP_BEFORE_MONTHLY,
+        ROLLUP_BEFORE_YEARLY,
+        ROLLUP_BEFORE_YEARLY,
+        ROLLUP_BEFORE_YEARLY,
     ] {
         let mut child = cmd(Some(stage)).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -227,6 +232,7 @@ fn rollup_tables_are_not_pipeline_targets() {
     assert_eq!(rollup::ROLLUPS.len(), 6);
     assert!(rollup::ROLLUPS.iter().all(|r| r.table.partition == Some("month")));
     assert!(rollup::ROLLUPS.iter().all(|r| r.monthly.partition.is_none() && r.monthly.kind.internal()));
+    assert!(rollup::ROLLUPS.iter().all(|r| r.yearly.partition.is_none() && r.yearly.kind.internal()));
 }
 
 /// The data files a table's current version holds.
