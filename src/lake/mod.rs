@@ -402,10 +402,15 @@ impl Appender {
         Self::with_row_groups(def, table, None)
     }
 
-    /// An appender whose files hold row groups of at most `rows` rows (the Parquet
-    /// writer's default, about a million, when `None`): smaller groups each carry
-    /// statistics that a scan can skip them by.
-    pub fn with_row_groups(def: &TableDef, table: &DeltaTable, rows: Option<usize>) -> Result<Self, LakeError> {
+    /// An appender whose files hold row groups of at most `rows.0` rows in data pages
+    /// of at most `rows.1` rows (the Parquet writer's defaults, about a million rows
+    /// and a megabyte, when `None`): smaller groups and pages each carry statistics
+    /// that a scan can skip them by.
+    pub fn with_row_groups(
+        def: &TableDef,
+        table: &DeltaTable,
+        rows: Option<(usize, usize)>,
+    ) -> Result<Self, LakeError> {
         let writer = if rewrite::layout_current(def, table)? {
             RecordBatchWriter::for_table(table)
         } else {
@@ -415,12 +420,13 @@ impl Appender {
             RecordBatchWriter::try_new(table.table_url().as_str(), def.schema(), Some(partitions), None)
         };
         let mut writer = writer.map_err(Lake::delta_err(def))?;
-        if let Some(rows) = rows {
+        if let Some((group, page)) = rows {
             use datafusion::parquet::{basic::Compression, file::properties::WriterProperties};
-            // The writer's own defaults but for the row group size.
+            // The writer's own defaults but for the row group and page sizes.
             let properties = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(rows))
+                .set_max_row_group_row_count(Some(group))
+                .set_data_page_row_count_limit(page)
                 .build();
             writer = writer.with_writer_properties(properties);
         }

@@ -24,6 +24,12 @@ use super::{Appender, Lake, LakeError};
 /// breakdown is a few thousand rows, so a one-month report reads a group or two.
 pub const ROW_GROUP: usize = 32_768;
 
+/// Rows per data page of a rewritten table. The page index then lets a scan decode
+/// only the pages of a group whose `dim` and `day` can match: with one page per
+/// group, a report of one month of one breakdown decoded tens of thousands of rows
+/// to keep a few thousand.
+pub const PAGE_ROWS: usize = 2_048;
+
 impl Lake {
     /// Whether the table's files are partitioned as its definition says.
     pub fn layout_current(&self, def: &TableDef, table: &DeltaTable) -> Result<bool, LakeError> {
@@ -75,7 +81,7 @@ impl Lake {
             }
         };
         all.extend(rows);
-        let mut writer = Appender::with_row_groups(def, table, Some(ROW_GROUP))?;
+        let mut writer = Appender::with_row_groups(def, table, Some((ROW_GROUP, PAGE_ROWS)))?;
         if let Some(sorted) = sorted(def, all, sort_by)? {
             writer.write(sorted).await?;
         }
