@@ -399,17 +399,16 @@ pub struct Appender {
 
 impl Appender {
     pub fn new(def: &TableDef, table: &DeltaTable) -> Result<Self, LakeError> {
-        Self::with_row_groups(def, table, None)
+        Self::with_properties(def, table, None)
     }
 
-    /// An appender whose files hold row groups of at most `rows.0` rows in data pages
-    /// of at most `rows.1` rows (the Parquet writer's defaults, about a million rows
-    /// and a megabyte, when `None`): smaller groups and pages each carry statistics
-    /// that a scan can skip them by.
-    pub fn with_row_groups(
+    /// An appender whose Parquet files are written with `properties` (the Delta
+    /// writer's own when `None`); the rewrite of a whole table sets its row group and
+    /// page sizes this way.
+    pub fn with_properties(
         def: &TableDef,
         table: &DeltaTable,
-        rows: Option<(usize, usize)>,
+        properties: Option<datafusion::parquet::file::properties::WriterProperties>,
     ) -> Result<Self, LakeError> {
         let writer = if rewrite::layout_current(def, table)? {
             RecordBatchWriter::for_table(table)
@@ -420,14 +419,7 @@ impl Appender {
             RecordBatchWriter::try_new(table.table_url().as_str(), def.schema(), Some(partitions), None)
         };
         let mut writer = writer.map_err(Lake::delta_err(def))?;
-        if let Some((group, page)) = rows {
-            use datafusion::parquet::{basic::Compression, file::properties::WriterProperties};
-            // The writer's own defaults but for the row group and page sizes.
-            let properties = WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(group))
-                .set_data_page_row_count_limit(page)
-                .build();
+        if let Some(properties) = properties {
             writer = writer.with_writer_properties(properties);
         }
         let name = def.name.to_string();

@@ -30,6 +30,16 @@ pub const ROW_GROUP: usize = 32_768;
 /// to keep a few thousand.
 pub const PAGE_ROWS: usize = 2_048;
 
+/// The Parquet writer's own defaults but for the row group and page sizes.
+fn layout() -> datafusion::parquet::file::properties::WriterProperties {
+    use datafusion::parquet::{basic::Compression, file::properties::WriterProperties};
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .build()
+}
+
 impl Lake {
     /// Whether the table's files are partitioned as its definition says.
     pub fn layout_current(&self, def: &TableDef, table: &DeltaTable) -> Result<bool, LakeError> {
@@ -54,8 +64,9 @@ impl Lake {
     /// Rewrites an unpartitioned table whole, in one commit with `txns`: the rows
     /// whose `column` holds one of `replaced` (every row when `replaced` is `None`)
     /// give way to `rows`; the others are kept. The file is sorted by the columns
-    /// `sort_by` and cut into row groups of [`ROW_GROUP`] rows, so that a reader
-    /// filtering on those columns skips most groups by their statistics. With nothing
+    /// `sort_by` and cut into row groups of [`ROW_GROUP`] rows and pages of
+    /// [`PAGE_ROWS`], so that a reader filtering on those columns skips most groups
+    /// and pages by their statistics. With nothing
     /// replaced and no rows, only the transactions are committed.
     pub async fn commit_rewrite(
         &self,
@@ -81,7 +92,7 @@ impl Lake {
             }
         };
         all.extend(rows);
-        let mut writer = Appender::with_row_groups(def, table, Some((ROW_GROUP, PAGE_ROWS)))?;
+        let mut writer = Appender::with_properties(def, table, Some(layout()))?;
         if let Some(sorted) = sorted(def, all, sort_by)? {
             writer.write(sorted).await?;
         }
