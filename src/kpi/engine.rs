@@ -17,11 +17,12 @@ use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
 use super::catalog::{Catalog, Disaggregation};
 use super::frame;
+use super::options::{self, Use};
 use super::period::Period;
 use super::snapshot::Snapshot;
 use super::udf;
@@ -368,7 +369,7 @@ impl Engine {
     }
 
     /// A fresh session with the lake tables, `local_date` and the views.
-    async fn session(&self) -> Result<SessionContext, KpiError> {
+    async fn session(&self, purpose: Use) -> Result<SessionContext, KpiError> {
         let shared = self
             .shared
             .get_or_try_init(|| async {
@@ -387,7 +388,7 @@ impl Engine {
                 Ok::<_, KpiError>(out)
             })
             .await?;
-        let ctx = self.context();
+        let ctx = self.context(purpose)?;
         ctx.register_udf(udf::local_date(self.tz));
         for (name, provider) in shared {
             ctx.register_table(name.as_str(), provider.clone()).map_err(df)?;
@@ -396,8 +397,8 @@ impl Engine {
     }
 
     /// An empty session on this engine's runtime.
-    fn context(&self) -> SessionContext {
-        SessionContext::new_with_config_rt(SessionConfig::new(), self.runtime.clone())
+    fn context(&self, purpose: Use) -> Result<SessionContext, KpiError> {
+        Ok(SessionContext::new_with_config_rt(options::config(purpose)?, self.runtime.clone()))
     }
 
     /// A fresh session in which one lake table reads the given rows instead (the
@@ -406,7 +407,7 @@ impl Engine {
         &self,
         replace: Option<(&TableDef, Vec<RecordBatch>)>,
     ) -> Result<SessionContext, KpiError> {
-        let ctx = self.context();
+        let ctx = self.context(Use::Large)?;
         ctx.register_udf(udf::local_date(self.tz));
         for t in &self.tables {
             if let Some(delta) = &t.delta {
@@ -465,7 +466,7 @@ impl Engine {
     }
 
     async fn load_dimensions(&mut self) -> Result<(), KpiError> {
-        let ctx = self.session().await?;
+        let ctx = self.session(Use::Large).await?;
         let batches = ctx
             .sql(
                 "SELECT facility, name, level = 'commune_station', province_63, province_34, \
@@ -515,7 +516,7 @@ impl Engine {
 
     /// Runs read-only SQL over the lake tables and views.
     pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), KpiError> {
-        let ctx = self.session().await?;
+        let ctx = self.session(Use::Large).await?;
         let frame = ctx.sql_with_options(sql, read_only()).await.map_err(df)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await.map_err(df)?;
@@ -523,13 +524,13 @@ impl Engine {
     }
 
     /// Runs read-only SQL with `$name` placeholders bound to values: nothing from a
-    /// request is pasted into the text.
+    /// request is pasted into the text. For the small tables of a page or a report.
     pub async fn query_with(
         &self,
         sql: &str,
         params: Vec<(&str, ScalarValue)>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), KpiError> {
-        let ctx = self.session().await?;
+        let ctx = self.session(Use::Small).await?;
         let frame = ctx.sql_with_options(sql, read_only()).await.map_err(df)?;
         let frame = frame.with_param_values(params).map_err(df)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
@@ -542,7 +543,7 @@ impl Engine {
 
     /// Plans every view and KPI; returns every problem found.
     pub async fn check(&self) -> Vec<String> {
-        let ctx = match self.session().await {
+        let ctx = match self.session(Use::Large).await {
             Ok(c) => c,
             Err(e) => return vec![e.to_string()],
         };
@@ -695,7 +696,7 @@ impl Engine {
             )));
         }
         let (pairs, report_units) = self.units(req)?;
-        let ctx = self.session().await?;
+        let ctx = self.session(Use::Small).await?;
         let days = frame::register_periods(&ctx, periods).map_err(df)?;
         frame::register_units(&ctx, &pairs).map_err(df)?;
         let (sql, rollups) = match &kpi.rollup_sql {

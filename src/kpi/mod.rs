@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod engine;
 pub mod frame;
+mod options;
 pub mod period;
 pub mod snapshot;
 pub mod targets;
