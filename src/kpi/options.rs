@@ -52,6 +52,8 @@ fn defaults(purpose: Use) -> SessionConfig {
 }
 
 /// `config` with every option that a `DATAFUSION_*` variable names set from it.
+/// DataFusion's `SessionConfig::from_env` reads the same variables but starts from
+/// its own defaults, which would drop the small queries' ones: hence this overlay.
 fn with_env(mut config: SessionConfig) -> Result<SessionConfig, String> {
     let keys: Vec<String> = config.options().entries().into_iter().map(|e| e.key).collect();
     for key in keys {
