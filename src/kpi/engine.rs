@@ -3,7 +3,7 @@
 //! concurrent requests never see each other's request tables; what every session
 //! holds (the Delta tables, opened once, and the views, planned once) is shared.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,13 +20,15 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
-use super::catalog::{Catalog, Disaggregation};
+use super::catalog::{Catalog, Disaggregation, Kpi};
 use super::frame;
 use super::options::{self, Use};
 use super::period::Period;
 use super::snapshot::Snapshot;
 use super::udf;
-use super::{By, KpiError, KpiRequest, KpiResult, KpiRow};
+use super::{By, KpiError, KpiRequest, KpiResult};
+
+mod run;
 use crate::domain::BoundarySet;
 use crate::lake::Lake;
 use crate::lake::schema::{TABLES, TableDef};
@@ -191,6 +193,24 @@ fn floats(batch: &RecordBatch, i: usize) -> Result<Vec<Option<f64>>, KpiError> {
     let a = cast(batch.column(i), &DataType::Float64).map_err(|e| KpiError::Query(e.to_string()))?;
     let a = a.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
     Ok((0..a.len()).map(|j| a.is_valid(j).then(|| a.value(j))).collect())
+}
+
+/// The breakdown a reporting unit asks of a KPI.
+fn breakdown_of(by: By) -> Option<Disaggregation> {
+    match by {
+        By::National => None,
+        By::Province => Some(Disaggregation::Province),
+        By::Station => Some(Disaggregation::Station),
+    }
+}
+
+/// A unit of [`Engine::kpis_by_province_pair`] read in one boundary set.
+pub(super) fn province_in(pair: &str, set: BoundarySet) -> &str {
+    let (p63, p34) = pair.split_once('|').unwrap_or((pair, pair));
+    match set {
+        BoundarySet::P63 => p63,
+        BoundarySet::P34 => p34,
+    }
 }
 
 impl Engine {
@@ -666,21 +686,21 @@ impl Engine {
     /// what would otherwise take one per period. `req.period` and `req.grain` are
     /// not read.
     pub async fn kpi_over(&self, id: &str, req: &KpiRequest, periods: &[Period]) -> Result<KpiResult, KpiError> {
-        if periods.is_empty() {
-            return Err(KpiError::Usage(format!("{id}: no period to compute")));
-        }
-        let kpi = self.catalog.kpi(id).ok_or_else(|| {
-            KpiError::Usage(format!(
-                "no KPI {id:?} (known: {})",
-                self.catalog.kpis.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let allowed = &kpi.meta.disaggregations;
-        let unit = match req.by {
-            By::National => None,
-            By::Province => Some(Disaggregation::Province),
-            By::Station => Some(Disaggregation::Station),
-        };
+        let mut results = self.kpis_over(&[id], req, periods).await?;
+        Ok(results.pop().expect("one result per KPI"))
+    }
+
+    /// Runs several KPIs for one request and the same periods in one plan, a result
+    /// for each in the order asked: a page's queries cost mostly fixed work around
+    /// small figures (a session, the request tables, the rollup views, planning), which
+    /// they then share.
+    pub async fn kpis_over(
+        &self,
+        ids: &[&str],
+        req: &KpiRequest,
+        periods: &[Period],
+    ) -> Result<Vec<KpiResult>, KpiError> {
+        let unit = breakdown_of(req.by);
         if let Some(g) = req.group.filter(|g| !g.is_group()) {
             return Err(KpiError::Usage(format!(
                 "{} is a reporting unit, not a group: use by={}",
@@ -688,90 +708,77 @@ impl Engine {
                 g.as_str()
             )));
         }
-        if let Some(d) = unit.into_iter().chain(req.group).find(|d| !allowed.contains(d)) {
+        let kpis = ids
+            .iter()
+            .map(|id| self.kpi_allowing(id, unit.into_iter().chain(req.group)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let asks: Vec<_> = kpis.into_iter().map(|k| (k, req.group)).collect();
+        let (pairs, report_units) = self.units(req)?;
+        self.run_kpis(&asks, &pairs, &report_units, periods).await
+    }
+
+    /// Runs one KPI for a request once for each group dimension, in one plan: a
+    /// result for each, in order (`req.group` is not read).
+    pub async fn kpi_by_groups(
+        &self,
+        id: &str,
+        req: &KpiRequest,
+        groups: &[Disaggregation],
+    ) -> Result<Vec<KpiResult>, KpiError> {
+        let unit = breakdown_of(req.by);
+        let mut asks = Vec::new();
+        for g in groups {
+            if !g.is_group() {
+                return Err(KpiError::Usage(format!("{} is a reporting unit, not a group", g.as_str())));
+            }
+            asks.push((self.kpi_allowing(id, unit.into_iter().chain([*g]))?, Some(*g)));
+        }
+        let periods = match req.grain {
+            Some(g) => req.period.split(g),
+            None => vec![req.period.clone()],
+        };
+        let (pairs, report_units) = self.units(req)?;
+        self.run_kpis(&asks, &pairs, &report_units, &periods).await
+    }
+
+    /// KPIs by province in both boundary sets at once, for figures that add up over
+    /// places: each row's unit is `<63 code>|<34 code>`, which [`province_in`] reads
+    /// in either set. Only provinces with figures are reported.
+    pub(super) async fn kpis_by_province_pair(
+        &self,
+        ids: &[&str],
+        periods: &[Period],
+    ) -> Result<Vec<KpiResult>, KpiError> {
+        let asks = ids
+            .iter()
+            .map(|id| Ok((self.kpi_allowing(id, [Disaggregation::Province])?, None)))
+            .collect::<Result<Vec<_>, KpiError>>()?;
+        let pairs: Vec<(String, String)> =
+            self.facilities.iter().map(|f| (f.code.clone(), format!("{}|{}", f.province_63, f.province_34))).collect();
+        self.run_kpis(&asks, &pairs, &BTreeMap::new(), periods).await
+    }
+
+    /// A KPI of the catalog, if it allows every breakdown given.
+    pub(super) fn kpi_allowing(
+        &self,
+        id: &str,
+        breakdowns: impl IntoIterator<Item = Disaggregation>,
+    ) -> Result<&Kpi, KpiError> {
+        let kpi = self.catalog.kpi(id).ok_or_else(|| {
+            KpiError::Usage(format!(
+                "no KPI {id:?} (known: {})",
+                self.catalog.kpis.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let allowed = &kpi.meta.disaggregations;
+        if let Some(d) = breakdowns.into_iter().find(|d| !allowed.contains(d)) {
             return Err(KpiError::Usage(format!(
                 "{id} cannot be broken down by {} (it allows: national{})",
                 d.as_str(),
                 allowed.iter().map(|a| format!(", {}", a.as_str())).collect::<String>()
             )));
         }
-        let (pairs, report_units) = self.units(req)?;
-        let ctx = self.session(Use::Small).await?;
-        let days = frame::register_periods(&ctx, periods).map_err(df)?;
-        frame::register_units(&ctx, &pairs).map_err(df)?;
-        let (sql, rollups) = match &kpi.rollup_sql {
-            Some(sql) if self.served_from_rollups(id) => (sql.clone(), true),
-            _ => (kpi.sql.clone(), false),
-        };
-        let params = self.params(req.group, days);
-        let (periods_owned, id_owned) = (periods.to_vec(), id.to_string());
-        // Planning is CPU work that DataFusion does on the calling task: a task of its
-        // own lets the KPIs a page asks for side by side plan on every core, where
-        // futures joined in one task would plan one after another.
-        let (batches, files) = AbortOnDrop(tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            if rollups {
-                frame::register_rollup_views(&ctx, &periods_owned, Some(&sql)).await.map_err(df)?;
-            }
-            let frame = plan(&ctx, &sql, params).await.map_err(|e| KpiError::Query(format!("{id_owned}: {e}")))?;
-            let planned = started.elapsed();
-            let plan = frame.create_physical_plan().await.map_err(df)?;
-            let physical = started.elapsed();
-            let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.map_err(df)?;
-            if explain() {
-                explain_query(&id_owned, &periods_owned, (planned, physical, started.elapsed()), plan.as_ref());
-            }
-            Ok::<_, KpiError>((batches, files_scanned(plan.as_ref())))
-        }))
-        .await
-        .map_err(|e| KpiError::Query(format!("{id}: {e}")))??;
-        self.files_read.fetch_add(files, Ordering::Relaxed);
-
-        let mut found: BTreeMap<(String, String, String), (f64, Option<f64>)> = BTreeMap::new();
-        let mut groups = BTreeSet::new();
-        for b in &batches {
-            let (period, unit, grp) = (strings(b, 0)?, strings(b, 1)?, strings(b, 2)?);
-            let (num, den) = (floats(b, 3)?, floats(b, 4)?);
-            for i in 0..b.num_rows() {
-                let grp = grp[i].clone().unwrap_or_else(|| "unknown".into());
-                groups.insert(grp.clone());
-                let key = (period[i].clone().unwrap_or_default(), unit[i].clone().unwrap_or_default(), grp);
-                found.insert(key, (num[i].unwrap_or(0.0), den[i]));
-            }
-        }
-        if req.group.is_none() {
-            groups.insert("all".into());
-        }
-        let mut rows = Vec::new();
-        for p in periods {
-            let label = p.to_string();
-            let mut units: Vec<(&String, &String)> = report_units.iter().collect();
-            let extra: BTreeSet<&String> = found
-                .keys()
-                .filter(|(pl, u, _)| pl == &label && !report_units.contains_key(u))
-                .map(|(_, u, _)| u)
-                .collect();
-            units.extend(extra.into_iter().map(|u| (u, u)));
-            for (unit, unit_name) in units {
-                for g in &groups {
-                    // Nothing found: nothing counted, above the line or below it.
-                    let empty = (0.0, kpi.meta.unit.is_ratio().then_some(0.0));
-                    let (numerator, denominator) =
-                        found.get(&(label.clone(), unit.clone(), g.clone())).copied().unwrap_or(empty);
-                    rows.push(KpiRow {
-                        period: label.clone(),
-                        unit: unit.clone(),
-                        unit_name: unit_name.clone(),
-                        group: g.clone(),
-                        numerator,
-                        denominator,
-                        value: kpi.meta.unit.value(numerator, denominator),
-                        suppressed: false,
-                    });
-                }
-            }
-        }
-        Ok(KpiResult { id: kpi.id.clone(), meta: kpi.meta.clone(), rows, snapshot: self.snapshot.clone() })
+        Ok(kpi)
     }
 }
 

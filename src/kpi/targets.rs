@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{Datelike, Days, Months, NaiveDate};
 
 use super::catalog::ValueUnit;
-use super::engine::Engine;
+use super::engine::{Engine, province_in};
 use super::period::{Grain, Period};
 use super::{By, KpiError, KpiRequest};
 use crate::domain::BoundarySet;
@@ -165,8 +165,9 @@ fn pieces(windows: &[Period]) -> Vec<Period> {
         .collect()
 }
 
-/// The figures every target needs, computed with one query per (KPI, boundary set)
-/// whatever the number of targets and periods.
+/// The figures every target needs: one query for every KPI that adds up (in both
+/// boundary sets), and one for each other set of KPIs asked in the same set over the
+/// same windows, whatever the number of targets and periods.
 struct Figures {
     /// (KPI, set, period) → unit → (numerator, denominator).
     sums: HashMap<(String, BoundarySet, Period), BTreeMap<String, (f64, Option<f64>)>>,
@@ -178,39 +179,65 @@ impl Figures {
         for spec in specs {
             wanted.entry((spec.indicator.clone(), spec.area.set())).or_default().extend(windows(spec, as_of));
         }
-        let mut sums = HashMap::new();
-        // The queries are independent: run side by side, they keep both cores busy
-        // where one alone spends much of its time in a single-threaded join build.
-        let wanted: Vec<((String, BoundarySet), Vec<Period>)> = wanted
-            .into_iter()
-            .map(|(key, periods)| (key, periods.into_iter().collect()))
-            .filter(|(_, periods): &(_, Vec<Period>)| !periods.is_empty())
-            .collect();
-        // A KPI that adds up over time is asked for disjoint pieces, each window then
-        // summed from the pieces it holds: every day is read once, where windows
-        // from several baselines to three end days would read most days nine times.
-        let asked: Vec<(bool, Vec<Period>)> = wanted
-            .iter()
-            .map(|((id, _), windows)| match engine.catalog().kpi(id) {
-                Some(k) if k.meta.additive => (true, pieces(windows)),
-                _ => (false, windows.clone()),
-            })
-            .collect();
-        let results = futures::future::try_join_all(wanted.iter().zip(&asked).map(|(((id, set), _), (_, periods))| {
+        // A KPI that adds up over time and places is asked by province in both sets
+        // at once, for disjoint pieces of every window, and each window summed from
+        // the pieces it holds: every day is read once, where windows from several
+        // baselines to three end days would read most days nine times, and each set
+        // once. Any other KPI is asked for each window itself (a distinct count over
+        // a shorter window says nothing of a longer one), together with the KPIs of
+        // its set asked over the same windows.
+        let mut flows: BTreeMap<String, Vec<(BoundarySet, Vec<Period>)>> = BTreeMap::new();
+        let mut others: BTreeMap<(BoundarySet, Vec<Period>), Vec<String>> = BTreeMap::new();
+        for ((id, set), periods) in wanted {
+            let periods: Vec<Period> = periods.into_iter().collect();
+            if periods.is_empty() {
+                continue;
+            }
+            if engine.catalog().kpi(&id).is_some_and(|k| k.meta.additive) {
+                flows.entry(id).or_default().push((set, periods));
+            } else {
+                others.entry((set, periods)).or_default().push(id);
+            }
+        }
+        let all_windows: Vec<Period> = flows.values().flatten().flat_map(|(_, w)| w.iter().cloned()).collect();
+        let flow_pieces = pieces(&all_windows);
+        let flow_ids: Vec<&str> = flows.keys().map(String::as_str).collect();
+        // The queries are independent: run side by side, they keep both cores busy.
+        let flow_query = async {
+            if flow_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                engine.kpis_by_province_pair(&flow_ids, &flow_pieces).await
+            }
+        };
+        let other_queries = futures::future::try_join_all(others.iter().map(|((set, periods), ids)| {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             let req = KpiRequest { by: By::Province, boundary: *set, ..KpiRequest::new(periods[0].clone()) };
-            async move { engine.kpi_over(id, &req, periods).await }
-        }))
-        .await?;
-        for ((((id, set), windows), (additive, periods)), result) in wanted.into_iter().zip(&asked).zip(results) {
-            let labels: HashMap<String, &Period> = periods.iter().map(|p| (p.to_string(), p)).collect();
+            async move { engine.kpis_over(&ids, &req, periods).await }
+        }));
+        let (flow_results, other_results) = futures::try_join!(flow_query, other_queries)?;
+
+        let mut sums: HashMap<_, BTreeMap<String, (f64, Option<f64>)>> = HashMap::new();
+        let labels: HashMap<String, &Period> = flow_pieces.iter().map(|p| (p.to_string(), p)).collect();
+        for result in flow_results {
+            let Some(asked) = flows.get(&result.id) else { continue };
             for r in result.rows {
                 let Some(piece) = labels.get(&r.period) else { continue };
-                // Any other KPI was asked for each window itself: a distinct count over
-                // a shorter window says nothing of a longer one.
-                let holds = |w: &&Period| if *additive { w.covers(piece) } else { *w == *piece };
-                for window in windows.iter().filter(holds) {
-                    let units: &mut BTreeMap<String, (f64, Option<f64>)> =
-                        sums.entry((id.clone(), set, window.clone())).or_default();
+                for (set, windows) in asked {
+                    let province = province_in(&r.unit, *set);
+                    for window in windows.iter().filter(|w| w.covers(piece)) {
+                        let units = sums.entry((result.id.clone(), *set, window.clone())).or_default();
+                        add(units.entry(province.to_string()).or_default(), r.numerator, r.denominator);
+                    }
+                }
+            }
+        }
+        for (((set, windows), _), results) in others.iter().zip(other_results) {
+            let labels: HashMap<String, &Period> = windows.iter().map(|p| (p.to_string(), p)).collect();
+            for result in results {
+                for r in result.rows {
+                    let Some(window) = labels.get(&r.period) else { continue };
+                    let units = sums.entry((result.id.clone(), *set, (*window).clone())).or_default();
                     add(units.entry(r.unit.clone()).or_default(), r.numerator, r.denominator);
                 }
             }

@@ -261,6 +261,37 @@ async fn overlapping_periods_in_one_query_give_each_period_its_own_figures() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kpis_asked_together_give_what_each_gives_alone() {
+    // A page asks several KPIs, or one KPI by several groups, in one plan: each must
+    // come out as if asked alone (flows, distinct counts and ratios mixed, whole
+    // numbers and minutes), from the rollups and from the raw tables.
+    let periods: Vec<Period> = ["2026-08", "2026-Q3", "2025"].iter().map(|p| p.parse().unwrap()).collect();
+    let ids = ["appointments_booked", "health_workers_trained", "no_show_rate", "video_call_minutes"];
+    let groups = [Disaggregation::Sex, Disaggregation::AgeBand, Disaggregation::EthnicMinority];
+    for rollups in [true, false] {
+        let engine = engine(None).await.with_rollups(rollups);
+        let req = request("2025", By::Province, BoundarySet::P34);
+        let together = engine.kpis_over(&ids, &req, &periods).await.unwrap();
+        assert_eq!(together.len(), ids.len());
+        for (id, t) in ids.iter().zip(&together) {
+            let alone = engine.kpi_over(id, &req, &periods).await.unwrap();
+            assert!(total(&alone) > 0.0, "{id}");
+            assert_eq!(t.id, *id);
+            assert_eq!(t.rows, alone.rows, "{id} (rollups {rollups})");
+        }
+        let national = request("2026-Q3", By::National, BoundarySet::P34);
+        let by_groups = engine.kpi_by_groups("bookings_per_1000_accounts", &national, &groups).await.unwrap();
+        assert_eq!(by_groups.len(), groups.len());
+        for (g, t) in groups.iter().zip(&by_groups) {
+            let req = KpiRequest { group: Some(*g), ..national.clone() };
+            let alone = engine.kpi("bookings_per_1000_accounts", &req).await.unwrap();
+            assert!(alone.rows.len() > 1, "{g:?}");
+            assert_eq!(t.rows, alone.rows, "{g:?} (rollups {rollups})");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kpis_marked_additive_add_up_over_adjacent_periods() {
     // Targets sum an additive KPI over disjoint pieces of their windows, so the mark
     // must hold, by province, from the rollups and from the raw tables.
