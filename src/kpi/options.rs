@@ -43,11 +43,16 @@ fn defaults(purpose: Use) -> SessionConfig {
         // - one optimizer pass: the KPI SQL is small and written to be planned once;
         //   the second and third passes found nothing more to do but cost the time
         //   (about 10 %);
-        // - no bloom filters looked for: the lake's writers write none.
+        // - no bloom filters looked for: the lake's writers write none;
+        // - no dynamic filters: a join or aggregate would build one from its first
+        //   side to prune the scans of the other, but here the build sides are the
+        //   request tables (days, units) and the scans are already cut to the
+        //   request's days, so building and checking them was pure cost (about 10 %).
         Use::Small => config
             .with_target_partitions(1)
             .set_usize("datafusion.optimizer.max_passes", 1)
-            .set_bool("datafusion.execution.parquet.bloom_filter_on_read", false),
+            .set_bool("datafusion.execution.parquet.bloom_filter_on_read", false)
+            .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false),
     }
 }
 
@@ -78,6 +83,7 @@ mod tests {
         assert_eq!(small.target_partitions(), 1);
         assert_eq!(small.options().optimizer.max_passes, 1);
         assert!(!small.options().execution.parquet.bloom_filter_on_read);
+        assert!(!small.options().optimizer.enable_join_dynamic_filter_pushdown);
         let large = defaults(Use::Large);
         assert_eq!(large.options().optimizer.max_passes, SessionConfig::new().options().optimizer.max_passes);
     }
