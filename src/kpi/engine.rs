@@ -27,11 +27,11 @@ use super::period::Period;
 use super::snapshot::Snapshot;
 use super::udf;
 use super::{By, KpiError, KpiRequest, KpiResult};
-
-mod run;
 use crate::domain::BoundarySet;
 use crate::lake::Lake;
 use crate::lake::schema::{TABLES, TableDef};
+
+mod run;
 
 /// One facility as the request tables need it.
 #[derive(Debug, Clone)]
@@ -202,6 +202,14 @@ fn breakdown_of(by: By) -> Option<Disaggregation> {
         By::Province => Some(Disaggregation::Province),
         By::Station => Some(Disaggregation::Station),
     }
+}
+
+/// A group dimension is not a reporting unit (province, station).
+fn check_group(g: Disaggregation) -> Result<(), KpiError> {
+    if g.is_group() {
+        return Ok(());
+    }
+    Err(KpiError::Usage(format!("{} is a reporting unit, not a group: use by={}", g.as_str(), g.as_str())))
 }
 
 /// A unit of [`Engine::kpis_by_province_pair`] read in one boundary set.
@@ -674,11 +682,7 @@ impl Engine {
 
     /// Runs one KPI for a request.
     pub async fn kpi(&self, id: &str, req: &KpiRequest) -> Result<KpiResult, KpiError> {
-        let periods = match req.grain {
-            Some(g) => req.period.split(g),
-            None => vec![req.period.clone()],
-        };
-        self.kpi_over(id, req, &periods).await
+        self.kpi_over(id, req, &req.periods()).await
     }
 
     /// Runs one KPI for the request's units and group over any periods, which may
@@ -701,12 +705,8 @@ impl Engine {
         periods: &[Period],
     ) -> Result<Vec<KpiResult>, KpiError> {
         let unit = breakdown_of(req.by);
-        if let Some(g) = req.group.filter(|g| !g.is_group()) {
-            return Err(KpiError::Usage(format!(
-                "{} is a reporting unit, not a group: use by={}",
-                g.as_str(),
-                g.as_str()
-            )));
+        if let Some(g) = req.group {
+            check_group(g)?;
         }
         let kpis = ids
             .iter()
@@ -728,15 +728,10 @@ impl Engine {
         let unit = breakdown_of(req.by);
         let mut asks = Vec::new();
         for g in groups {
-            if !g.is_group() {
-                return Err(KpiError::Usage(format!("{} is a reporting unit, not a group", g.as_str())));
-            }
+            check_group(*g)?;
             asks.push((self.kpi_allowing(id, unit.into_iter().chain([*g]))?, Some(*g)));
         }
-        let periods = match req.grain {
-            Some(g) => req.period.split(g),
-            None => vec![req.period.clone()],
-        };
+        let periods = req.periods();
         let (pairs, report_units) = self.units(req)?;
         self.run_kpis(&asks, &pairs, &report_units, &periods).await
     }

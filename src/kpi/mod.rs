@@ -73,6 +73,14 @@ impl KpiRequest {
     pub fn new(period: Period) -> Self {
         KpiRequest { period, grain: None, by: By::National, boundary: BoundarySet::P34, province: None, group: None }
     }
+
+    /// The periods asked: the period split by the grain, or the period itself.
+    pub fn periods(&self) -> Vec<Period> {
+        match self.grain {
+            Some(g) => self.period.split(g),
+            None => vec![self.period.clone()],
+        }
+    }
 }
 
 /// One figure: a period, a unit (`VN`, a province code or a facility code), a group
