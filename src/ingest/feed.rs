@@ -19,6 +19,8 @@ use crate::store::{Entity, Store};
 
 /// Feed rows read per query.
 pub const PAGE: u32 = 20_000;
+/// Pages read at a time, each on a thread of the store's (one per core).
+pub const PAGES_AHEAD: usize = 2;
 
 /// What the feed rows are checked and transformed with.
 pub struct FeedCheck<'a> {

@@ -585,19 +585,30 @@ impl Ingest {
             None => feed::PAGE.min(u32::try_from(max.saturating_sub(read)).unwrap_or(u32::MAX)),
         };
         let fetch = |after: i64, limit: u32| tokio::spawn(feed::fetch(self.store.clone(), entity, after, limit));
+        // Whether a page starting after `start`, with `asked` rows asked for before it, is
+        // part of this run.
+        let wanted = |start: i64, asked: u64| match upto {
+            Some(u) => start < u,
+            None => asked < max,
+        };
+        // The store reads the next pages while this one is converted: where the page
+        // just asked for will end is looked up in the feed's index, and the page after
+        // it asked for at once, so that both cores read.
+        let mut pending = std::collections::VecDeque::new();
+        let (mut next_start, mut asked) = (Some(after), 0u64);
         let (mut last, mut read) = (None, 0u64);
-        let mut next = (upto.is_none_or(|u| after < u) && limit(0) > 0).then(|| fetch(after, limit(0)));
-        while let Some(pending) = next.take() {
-            let fetched = pending.await.map_err(|e| IngestError::Source(format!("feed reader: {e}")))??;
-            let Some(seq) = fetched.last_seq() else { break };
-            // The store reads the next page while this one is converted.
-            let ahead = read + fetched.len() as u64;
-            let wanted = match upto {
-                Some(u) => seq < u,
-                None => ahead < max,
-            };
-            if wanted {
-                next = Some(fetch(seq, limit(ahead)));
+        loop {
+            while pending.len() < feed::PAGES_AHEAD {
+                let Some(start) = next_start.filter(|&s| wanted(s, asked)) else { break };
+                let n = limit(asked);
+                pending.push_back(fetch(start, n));
+                asked += u64::from(n);
+                next_start = self.store.feed_page_end(entity, start, n).await?;
+            }
+            let Some(first) = pending.pop_front() else { break };
+            let fetched = first.await.map_err(|e| IngestError::Source(format!("feed reader: {e}")))??;
+            if fetched.is_empty() {
+                break;
             }
             let page = feed::process(fetched, p.target, &p.validation, upto, check, rows, quarantine);
             last = page.last_seq.or(last);

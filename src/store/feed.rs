@@ -86,150 +86,174 @@ pub struct FacilityFields {
     pub catchment_population: Option<i64>,
 }
 
-fn head(r: &AnyRow) -> Result<FeedHead, StoreError> {
-    Ok(FeedHead {
-        seq: r.try_get(0)?,
-        entity_id: r.try_get(1)?,
-        version: r.try_get(2)?,
-        op: r.try_get(3)?,
-        at: from_ts(r.try_get(4)?),
-    })
+/// A result row of a feed query, read by column position, whichever driver ran it:
+/// sqlx's (PostgreSQL) or rusqlite's (the SQLite reader in [`super::sqlite_feed`]).
+pub(super) trait Columns {
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
 }
 
-const HEAD: &str = "f.seq, f.entity_id, f.version, f.op, f.at";
-const PAGE: &str = "f.seq > $1 ORDER BY f.seq LIMIT $2";
-
-async fn page(pool: &AnyPool, sql: &str, after: i64, limit: u32) -> Result<Vec<AnyRow>, StoreError> {
-    Ok(sqlx::query(sql).bind(after).bind(i64::from(limit)).fetch_all(pool).await?)
+impl Columns for AnyRow {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
 }
 
-pub(super) async fn accounts(pool: &AnyPool, after: i64, limit: u32) -> Result<Vec<AccountFeedRow>, StoreError> {
-    let sql = format!(
-        "SELECT {HEAD}, a.id, a.sex, a.birth_year, a.ethnic_minority, a.vulnerable, s.code, a.created_at, a.closed_at \
-         FROM change_feed f LEFT JOIN accounts a ON a.id = f.entity_id \
-         LEFT JOIN facilities s ON s.id = a.home_station_id \
-         WHERE f.entity = 'account' AND {PAGE}"
-    );
-    page(pool, &sql, after, limit)
-        .await?
-        .iter()
-        .map(|r| {
-            let account = match r.try_get::<Option<i64>, _>(5)? {
-                None => None,
-                Some(_) => Some(AccountFields {
-                    sex: r.try_get(6)?,
-                    birth_year: r.try_get(7)?,
-                    ethnic_minority: r.try_get::<i64, _>(8)? != 0,
-                    vulnerable: r.try_get(9)?,
-                    home_station: r.try_get(10)?,
-                    created_at: from_ts(r.try_get(11)?),
-                    closed_at: r.try_get::<Option<i64>, _>(12)?.map(from_ts),
-                }),
-            };
-            Ok(AccountFeedRow { head: head(r)?, account })
-        })
-        .collect()
+fn head(r: &impl Columns) -> Result<FeedHead, StoreError> {
+    Ok(FeedHead { seq: r.int(0)?, entity_id: r.int(1)?, version: r.int(2)?, op: r.text(3)?, at: from_ts(r.int(4)?) })
 }
 
-pub(super) async fn appointments(
+// Each query returns the feed head in columns 0-4, then the entity's id (NULL when the
+// row is missing) and its fields; `$1` is the feed number to read after, `$2` the limit.
+macro_rules! feed_sql {
+    ($select:literal, $from:literal, $entity:literal) => {
+        concat!(
+            "SELECT f.seq, f.entity_id, f.version, f.op, f.at, ",
+            $select,
+            " FROM change_feed f ",
+            $from,
+            " WHERE f.entity = '",
+            $entity,
+            "' AND f.seq > $1 ORDER BY f.seq LIMIT $2"
+        )
+    };
+}
+
+pub(super) const ACCOUNTS_SQL: &str = feed_sql!(
+    "a.id, a.sex, a.birth_year, a.ethnic_minority, a.vulnerable, s.code, a.created_at, a.closed_at",
+    "LEFT JOIN accounts a ON a.id = f.entity_id LEFT JOIN facilities s ON s.id = a.home_station_id",
+    "account"
+);
+
+pub(super) const APPOINTMENTS_SQL: &str = feed_sql!(
+    "a.id, h.status, h.at, a.slot_id, s.start_at, st.code, a.citizen_id, a.reason, a.booked_at, \
+     a.rescheduled_from, c.sex, c.birth_year, c.ethnic_minority",
+    "LEFT JOIN appointments a ON a.id = f.entity_id \
+     LEFT JOIN appointment_history h ON h.appointment_id = f.entity_id AND h.version = f.version \
+     LEFT JOIN slots s ON s.id = a.slot_id \
+     LEFT JOIN facilities st ON st.id = s.station_id \
+     LEFT JOIN accounts c ON c.id = a.citizen_id",
+    "appointment"
+);
+
+pub(super) const CALLS_SQL: &str = feed_sql!(
+    "v.id, cs.code, cf.code, v.purpose, v.started_at, v.ended_at, v.outcome",
+    "LEFT JOIN video_calls v ON v.id = f.entity_id \
+     LEFT JOIN facilities cs ON cs.id = v.caller_station_id \
+     LEFT JOIN facilities cf ON cf.id = v.callee_facility_id",
+    "video_call"
+);
+
+pub(super) const FACILITIES_SQL: &str = feed_sql!(
+    "x.id, x.code, x.name, x.level, x.province_63, x.province_34, x.commune_id, p.code, \
+     x.go_live, x.catchment_population",
+    "LEFT JOIN facilities x ON x.id = f.entity_id LEFT JOIN facilities p ON p.id = x.refers_to",
+    "facility"
+);
+
+/// The feed number of the `n`th feed row of `entity` after `after` (1 is the next one):
+/// where a page of `n` rows ends, found from the feed's index alone, so that the page
+/// after it can be read at the same time.
+pub(super) const PAGE_END_SQL: &str =
+    "SELECT seq FROM change_feed WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT 1 OFFSET $3";
+
+pub(super) fn account_row(r: &impl Columns) -> Result<AccountFeedRow, StoreError> {
+    let account = match r.opt_int(5)? {
+        None => None,
+        Some(_) => Some(AccountFields {
+            sex: r.text(6)?,
+            birth_year: r.int(7)?,
+            ethnic_minority: r.int(8)? != 0,
+            vulnerable: r.int(9)?,
+            home_station: r.opt_text(10)?,
+            created_at: from_ts(r.int(11)?),
+            closed_at: r.opt_int(12)?.map(from_ts),
+        }),
+    };
+    Ok(AccountFeedRow { head: head(r)?, account })
+}
+
+pub(super) fn appointment_row(r: &impl Columns) -> Result<AppointmentFeedRow, StoreError> {
+    let appointment = match r.opt_int(5)? {
+        None => None,
+        Some(_) => Some(AppointmentFields {
+            status: r.opt_text(6)?,
+            status_at: r.opt_int(7)?.map(from_ts),
+            slot_id: r.int(8)?,
+            slot_start: r.opt_int(9)?.map(from_ts),
+            station: r.opt_text(10)?,
+            citizen_id: r.int(11)?,
+            reason: r.text(12)?,
+            booked_at: from_ts(r.int(13)?),
+            rescheduled_from: r.opt_int(14)?,
+            citizen_sex: r.opt_text(15)?,
+            citizen_birth_year: r.opt_int(16)?,
+            citizen_ethnic_minority: r.opt_int(17)?.map(|v| v != 0),
+        }),
+    };
+    Ok(AppointmentFeedRow { head: head(r)?, appointment })
+}
+
+pub(super) fn call_row(r: &impl Columns) -> Result<CallFeedRow, StoreError> {
+    let call = match r.opt_int(5)? {
+        None => None,
+        Some(id) => Some(CallInfo {
+            id,
+            caller_station: r.text(6)?,
+            callee_facility: r.text(7)?,
+            purpose: r.text(8)?,
+            started_at: from_ts(r.int(9)?),
+            ended_at: r.opt_int(10)?.map(from_ts),
+            outcome: r.opt_text(11)?,
+        }),
+    };
+    Ok(CallFeedRow { head: head(r)?, call })
+}
+
+pub(super) fn facility_row(r: &impl Columns) -> Result<FacilityFeedRow, StoreError> {
+    let facility = match r.opt_int(5)? {
+        None => None,
+        Some(_) => Some(FacilityFields {
+            code: r.text(6)?,
+            name: r.text(7)?,
+            level: r.text(8)?,
+            province_63: r.text(9)?,
+            province_34: r.text(10)?,
+            commune_id: r.opt_text(11)?,
+            refers_to: r.opt_text(12)?,
+            go_live: r.opt_text(13)?,
+            catchment_population: r.opt_int(14)?,
+        }),
+    };
+    Ok(FacilityFeedRow { head: head(r)?, facility })
+}
+
+/// One page of a feed query through sqlx, each row mapped by `map`.
+pub(super) async fn page<T>(
     pool: &AnyPool,
+    sql: &str,
     after: i64,
     limit: u32,
-) -> Result<Vec<AppointmentFeedRow>, StoreError> {
-    let sql = format!(
-        "SELECT {HEAD}, a.id, h.status, h.at, a.slot_id, s.start_at, st.code, a.citizen_id, a.reason, a.booked_at, \
-                a.rescheduled_from, c.sex, c.birth_year, c.ethnic_minority \
-         FROM change_feed f LEFT JOIN appointments a ON a.id = f.entity_id \
-         LEFT JOIN appointment_history h ON h.appointment_id = f.entity_id AND h.version = f.version \
-         LEFT JOIN slots s ON s.id = a.slot_id \
-         LEFT JOIN facilities st ON st.id = s.station_id \
-         LEFT JOIN accounts c ON c.id = a.citizen_id \
-         WHERE f.entity = 'appointment' AND {PAGE}"
-    );
-    page(pool, &sql, after, limit)
-        .await?
-        .iter()
-        .map(|r| {
-            let appointment = match r.try_get::<Option<i64>, _>(5)? {
-                None => None,
-                Some(_) => Some(AppointmentFields {
-                    status: r.try_get(6)?,
-                    status_at: r.try_get::<Option<i64>, _>(7)?.map(from_ts),
-                    slot_id: r.try_get(8)?,
-                    slot_start: r.try_get::<Option<i64>, _>(9)?.map(from_ts),
-                    station: r.try_get(10)?,
-                    citizen_id: r.try_get(11)?,
-                    reason: r.try_get(12)?,
-                    booked_at: from_ts(r.try_get(13)?),
-                    rescheduled_from: r.try_get(14)?,
-                    citizen_sex: r.try_get(15)?,
-                    citizen_birth_year: r.try_get(16)?,
-                    citizen_ethnic_minority: r.try_get::<Option<i64>, _>(17)?.map(|v| v != 0),
-                }),
-            };
-            Ok(AppointmentFeedRow { head: head(r)?, appointment })
-        })
-        .collect()
+    map: fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    sqlx::query(sql).bind(after).bind(i64::from(limit)).fetch_all(pool).await?.iter().map(map).collect()
 }
 
-pub(super) async fn calls(pool: &AnyPool, after: i64, limit: u32) -> Result<Vec<CallFeedRow>, StoreError> {
-    let sql = format!(
-        "SELECT {HEAD}, v.id, cs.code, cf.code, v.purpose, v.started_at, v.ended_at, v.outcome \
-         FROM change_feed f LEFT JOIN video_calls v ON v.id = f.entity_id \
-         LEFT JOIN facilities cs ON cs.id = v.caller_station_id \
-         LEFT JOIN facilities cf ON cf.id = v.callee_facility_id \
-         WHERE f.entity = 'video_call' AND {PAGE}"
-    );
-    page(pool, &sql, after, limit)
-        .await?
-        .iter()
-        .map(|r| {
-            let call = match r.try_get::<Option<i64>, _>(5)? {
-                None => None,
-                Some(id) => Some(CallInfo {
-                    id,
-                    caller_station: r.try_get(6)?,
-                    callee_facility: r.try_get(7)?,
-                    purpose: r.try_get(8)?,
-                    started_at: from_ts(r.try_get(9)?),
-                    ended_at: r.try_get::<Option<i64>, _>(10)?.map(from_ts),
-                    outcome: r.try_get(11)?,
-                }),
-            };
-            Ok(CallFeedRow { head: head(r)?, call })
-        })
-        .collect()
-}
-
-pub(super) async fn facilities(pool: &AnyPool, after: i64, limit: u32) -> Result<Vec<FacilityFeedRow>, StoreError> {
-    let sql = format!(
-        "SELECT {HEAD}, x.id, x.code, x.name, x.level, x.province_63, x.province_34, x.commune_id, p.code, \
-                x.go_live, x.catchment_population \
-         FROM change_feed f LEFT JOIN facilities x ON x.id = f.entity_id \
-         LEFT JOIN facilities p ON p.id = x.refers_to \
-         WHERE f.entity = 'facility' AND {PAGE}"
-    );
-    page(pool, &sql, after, limit)
-        .await?
-        .iter()
-        .map(|r| {
-            let facility = match r.try_get::<Option<i64>, _>(5)? {
-                None => None,
-                Some(_) => Some(FacilityFields {
-                    code: r.try_get(6)?,
-                    name: r.try_get(7)?,
-                    level: r.try_get(8)?,
-                    province_63: r.try_get(9)?,
-                    province_34: r.try_get(10)?,
-                    commune_id: r.try_get(11)?,
-                    refers_to: r.try_get(12)?,
-                    go_live: r.try_get(13)?,
-                    catchment_population: r.try_get(14)?,
-                }),
-            };
-            Ok(FacilityFeedRow { head: head(r)?, facility })
-        })
-        .collect()
+/// See [`PAGE_END_SQL`]; `None` when fewer than `n` rows follow.
+pub(super) async fn page_end(pool: &AnyPool, entity: &str, after: i64, n: u32) -> Result<Option<i64>, StoreError> {
+    let offset = i64::from(n.max(1)) - 1;
+    Ok(sqlx::query_scalar(PAGE_END_SQL).bind(entity).bind(after).bind(offset).fetch_optional(pool).await?)
 }
 
 /// Every facility code: what drops are checked against.

@@ -3,7 +3,8 @@
 //! One trait, [`Store`], with its write side in [`StoreTx`]. The implementation,
 //! [`SqlStore`], runs one code path over SQLite (the default; WAL, synchronous=FULL)
 //! and PostgreSQL through sqlx's `Any` driver, picked by the database URL; each backend
-//! has its own migrations embedded in the binary.
+//! has its own migrations embedded in the binary. Ingestion's feed pages are the one
+//! exception: on SQLite they are read with rusqlite, with the same queries.
 //!
 //! The change feed: every insert and every update (each status change of an
 //! appointment) appends a row to `change_feed` in the same transaction as the change,
@@ -15,6 +16,7 @@ pub mod feed;
 mod reads;
 mod records;
 mod sql;
+mod sqlite_feed;
 mod tx;
 mod writes;
 
@@ -85,6 +87,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the feed reader stopped: {0}")]
+    Reader(String),
 }
 
 impl StoreError {
@@ -180,6 +186,10 @@ pub trait Store: Send + Sync {
     async fn appointment_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AppointmentFeedRow>, StoreError>;
     async fn call_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::CallFeedRow>, StoreError>;
     async fn facility_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::FacilityFeedRow>, StoreError>;
+    /// The feed number of the `n`th feed row of `entity` after `after` (where a page of
+    /// `n` rows from `after` ends), or `None` if fewer rows follow: lets a reader ask
+    /// for the page after the one it is reading before that one is in.
+    async fn feed_page_end(&self, entity: Entity, after: i64, n: u32) -> Result<Option<i64>, StoreError>;
     async fn facility_codes(&self) -> Result<Vec<String>, StoreError>;
 
     async fn facility_id(&self, code: &FacilityCode) -> Result<Option<i64>, StoreError>;

@@ -1,8 +1,12 @@
 //! [`SqlStore`]: the [`Store`] over SQLite or PostgreSQL through sqlx's `Any` driver.
 //! The SQL is shared; the backends differ only in their migrations, in how a write
 //! transaction starts (`BEGIN IMMEDIATE` on SQLite) and in the feed lock (see `tx`).
+//! On SQLite the change feed's pages are read with rusqlite instead (see `sqlite_feed`),
+//! with the same queries.
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -10,6 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::records::*;
+use super::sqlite_feed::SqliteFeed;
 use super::tx::SqlTx;
 use super::{
     AppointmentChange, Backend, Change, Entity, Measured, Op, Store, StoreError, StoreTx, StoredAppointment,
@@ -34,6 +39,8 @@ pub enum Durability {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the change feed's own reader (see `sqlite_feed`).
+    feed: Option<Arc<SqliteFeed>>,
     clock: Clock,
 }
 
@@ -48,9 +55,12 @@ impl SqlStore {
     pub async fn connect_with(url: &str, durability: Durability) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let url = match backend {
-            Backend::Sqlite => sqlite_url(url)?,
-            Backend::Postgres => url.to_string(),
+        let (url, feed) = match backend {
+            Backend::Sqlite => {
+                let (url, file) = sqlite_url(url)?;
+                (url, Some(SqliteFeed::new(file)))
+            }
+            Backend::Postgres => (url.to_string(), None),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
@@ -84,7 +94,7 @@ impl SqlStore {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(SqlStore { pool, backend, clock: Clock::system() })
+        Ok(SqlStore { pool, backend, feed, clock: Clock::system() })
     }
 
     /// Uses `clock` for the times of changes that carry no time of their own.
@@ -117,8 +127,9 @@ impl SqlStore {
     }
 }
 
-/// `sqlite://PATH` with `mode=rwc` so that the file is created, and its folder too.
-fn sqlite_url(url: &str) -> Result<String, StoreError> {
+/// `sqlite://PATH` with `mode=rwc` so that the file is created, and its folder too; and
+/// the file's path.
+fn sqlite_url(url: &str) -> Result<(String, PathBuf), StoreError> {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let file = path.split('?').next().unwrap_or_default();
     if file.is_empty() || file == ":memory:" {
@@ -128,13 +139,14 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Url(format!("{url}: cannot create {}: {e}", dir.display())))?;
     }
-    Ok(if path.contains("mode=") {
+    let url = if path.contains("mode=") {
         format!("sqlite://{path}")
     } else if path.contains('?') {
         format!("sqlite://{path}&mode=rwc")
     } else {
         format!("sqlite://{path}?mode=rwc")
-    })
+    };
+    Ok((url, PathBuf::from(file)))
 }
 
 fn change_from_row(r: &AnyRow) -> Result<Change, StoreError> {
@@ -232,19 +244,38 @@ impl Store for SqlStore {
     }
 
     async fn account_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AccountFeedRow>, StoreError> {
-        feed::accounts(&self.pool, after, limit).await
+        match &self.feed {
+            Some(f) => f.page(feed::ACCOUNTS_SQL, after, limit, |r| feed::account_row(r)).await,
+            None => feed::page(&self.pool, feed::ACCOUNTS_SQL, after, limit, feed::account_row).await,
+        }
     }
 
     async fn appointment_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::AppointmentFeedRow>, StoreError> {
-        feed::appointments(&self.pool, after, limit).await
+        match &self.feed {
+            Some(f) => f.page(feed::APPOINTMENTS_SQL, after, limit, |r| feed::appointment_row(r)).await,
+            None => feed::page(&self.pool, feed::APPOINTMENTS_SQL, after, limit, feed::appointment_row).await,
+        }
     }
 
     async fn call_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::CallFeedRow>, StoreError> {
-        feed::calls(&self.pool, after, limit).await
+        match &self.feed {
+            Some(f) => f.page(feed::CALLS_SQL, after, limit, |r| feed::call_row(r)).await,
+            None => feed::page(&self.pool, feed::CALLS_SQL, after, limit, feed::call_row).await,
+        }
     }
 
     async fn facility_feed(&self, after: i64, limit: u32) -> Result<Vec<feed::FacilityFeedRow>, StoreError> {
-        feed::facilities(&self.pool, after, limit).await
+        match &self.feed {
+            Some(f) => f.page(feed::FACILITIES_SQL, after, limit, |r| feed::facility_row(r)).await,
+            None => feed::page(&self.pool, feed::FACILITIES_SQL, after, limit, feed::facility_row).await,
+        }
+    }
+
+    async fn feed_page_end(&self, entity: Entity, after: i64, n: u32) -> Result<Option<i64>, StoreError> {
+        match &self.feed {
+            Some(f) => f.page_end(entity.as_str(), after, n).await,
+            None => feed::page_end(&self.pool, entity.as_str(), after, n).await,
+        }
     }
 
     async fn facility_codes(&self) -> Result<Vec<String>, StoreError> {
