@@ -2,7 +2,6 @@
 //! commit order, pseudonymised on the way. Rows come a page at a time and leave as
 //! Arrow batches, so a backlog of any size runs in bounded memory.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -11,7 +10,7 @@ use chrono_tz::Tz;
 use super::check::{Cell, Rejection, month, validate};
 use super::config::Validation;
 use super::pseudo::{Pseudonymiser, age_band};
-use super::{IngestError, Quarantined, Reason};
+use super::{IngestError, Quarantined, Reason, StrSet};
 use crate::lake::rows::Rows;
 use crate::lake::schema::TableDef;
 use crate::store::feed::{AccountFeedRow, AppointmentFeedRow, CallFeedRow, FacilityFeedRow};
@@ -25,7 +24,7 @@ pub const PAGES_AHEAD: usize = 2;
 /// What the feed rows are checked and transformed with.
 pub struct FeedCheck<'a> {
     pub tz: Tz,
-    pub facilities: &'a HashSet<String>,
+    pub facilities: &'a StrSet,
     pub pseudo: &'a Pseudonymiser,
 }
 
@@ -136,7 +135,7 @@ pub fn process(
                         ts(h.at),
                         month(h.at, tz),
                         s(a.sex),
-                        s(age_band(a.birth_year, i64::from(h.at.with_timezone(&tz).year()))),
+                        Cell::Text(age_band(a.birth_year, i64::from(h.at.with_timezone(&tz).year()))),
                         Cell::Bool(a.ethnic_minority),
                         Cell::I64(a.vulnerable),
                         opt_s(a.home_station),
@@ -166,7 +165,7 @@ pub fn process(
                             opt_s(a.station),
                             Cell::I64(check.pseudo.citizen_key(a.citizen_id)),
                             s(sex),
-                            s(age_band(birth_year, i64::from(at.with_timezone(&tz).year()))),
+                            Cell::Text(age_band(birth_year, i64::from(at.with_timezone(&tz).year()))),
                             Cell::Bool(a.citizen_ethnic_minority.unwrap_or(false)),
                             s(a.reason),
                             ts(a.booked_at),
@@ -257,8 +256,7 @@ pub fn process(
         });
         match checked {
             Ok(c) => {
-                let vals: Vec<_> = c.iter().map(Cell::val).collect();
-                rows.push(&vals);
+                rows.push_values(c.iter().map(Cell::val));
             }
             Err((reason, detail)) => quarantine.push(Quarantined {
                 source: format!("feed:{entity}"),

@@ -36,7 +36,7 @@ use super::feed::{self, FeedCheck};
 use super::history::{self, Plan, RunRecord, Status};
 use super::lock::PipelineLock;
 use super::pseudo::Pseudonymiser;
-use super::{IngestError, Quarantined};
+use super::{IngestError, Quarantined, StrSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::lake::rows::{Rows, Val};
@@ -484,7 +484,7 @@ impl Ingest {
                 // there already are the files parsed again, refusing those.
                 // The second pass reads exactly the first pass's files: one dropped in
                 // between was not looked up.
-                let mut known: Option<(HashSet<String>, Vec<FileStamp>, bool)> = None;
+                let mut known: Option<(StrSet, Vec<FileStamp>, bool)> = None;
                 loop {
                     let mut seen = known.as_ref().map(|k| k.0.clone()).unwrap_or_default();
                     let files = exact.as_deref().or(known.as_ref().map(|k| k.1.as_slice()));
@@ -629,8 +629,8 @@ impl Ingest {
         src: &DropSource,
         exact: Option<&[FileStamp]>,
         ledger: &HashMap<String, FileStamp>,
-        facilities: &Arc<HashSet<String>>,
-        seen: &mut HashSet<String>,
+        facilities: &Arc<StrSet>,
+        seen: &mut StrSet,
         quarantine: &mut Vec<Quarantined>,
         appender: &mut Option<Appender>,
         progress: &ProgressBar,
@@ -665,53 +665,46 @@ impl Ingest {
         if !changed.is_empty() {
             return Err(IngestError::ChangedFiles { pipeline: p.id.clone(), files: changed });
         }
+        // Files are read, fingerprinted and parsed on the blocking pool, a group of
+        // spans ahead, while this task settles the duplicate keys of the group before
+        // and the Parquet writer encodes the one before that.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let reader = Parse {
+            table: p.target,
+            src: src.clone(),
+            validation: p.validation.clone(),
+            tz: self.tz,
+            facilities: facilities.clone(),
+            pipeline: p.id.clone(),
+        };
+        let producer = AbortOnDrop(tokio::spawn(reader.run(todo, tx)));
         let (mut read, mut stamps, mut more) = (0u64, Vec::new(), false);
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        for (i, (path, planned)) in todo.iter().enumerate() {
-            if exact.is_none() && read >= p.validation.max_rows_per_run {
-                more = i < todo.len();
-                break;
+        while let Some(group) = rx.recv().await {
+            let group = group?;
+            if let Some(stamp) = group.stamp {
+                // The group starts a file: a run that has read its fill stops before it.
+                if exact.is_none() && read >= p.validation.max_rows_per_run {
+                    more = true;
+                    break;
+                }
+                stamps.push(stamp);
             }
-            let bytes = Arc::new(std::fs::read(path).map_err(|e| IngestError::Io(path.clone(), e))?);
-            let stamp = drops::stamp(path, &bytes);
-            if planned.as_ref().is_some_and(|f| *f != stamp) {
-                return Err(IngestError::ChangedFiles {
-                    pipeline: p.id.clone(),
-                    files: vec![format!("{} changed after its run was planned", stamp.name)],
-                });
-            }
-            let parser =
-                FileParser::new(p.target, src, &p.validation, &stamp.name, &bytes, self.tz, facilities.clone())?;
-            if let Some(parser) = parser.map(Arc::new) {
-                // One span a thread; the next group of spans is parsed while this
-                // one's rows go to the Parquet writer.
-                let spans = parser.spans(&bytes, drops::SPAN_BYTES);
-                let mut groups = spans.chunks(threads).map(<[drops::Span]>::to_vec);
-                let parse = |group: Vec<drops::Span>| {
-                    let (parser, bytes) = (parser.clone(), bytes.clone());
-                    tokio::task::spawn_blocking(move || parser.parse_all(&bytes, &group))
-                };
-                let mut next = groups.next().map(parse);
-                while let Some(pending) = next.take() {
-                    let parts = pending.await.map_err(|e| IngestError::Source(format!("drop parser: {e}")))??;
-                    next = groups.next().map(parse);
-                    let settled = parser.settle(parts, &bytes, seen)?;
-                    read += settled.read;
-                    progress.inc(settled.read);
-                    quarantine.extend(settled.quarantine);
-                    if let Some(a) = appender.as_mut() {
-                        for batch in settled.batches {
-                            a.write(batch).await?;
-                        }
-                    }
+            let Some((parser, bytes)) = group.parsed else { continue };
+            let settled = parser.settle(group.parts, &bytes, seen)?;
+            read += settled.read;
+            progress.inc(settled.read);
+            quarantine.extend(settled.quarantine);
+            if let Some(a) = appender.as_mut() {
+                for batch in settled.batches {
+                    a.write(batch).await?;
                 }
             }
-            stamps.push(stamp);
         }
+        drop(producer);
         Ok((stamps, read, more))
     }
 
-    async fn facility_codes(&self) -> Result<HashSet<String>, IngestError> {
+    async fn facility_codes(&self) -> Result<StrSet, IngestError> {
         Ok(self.store.facility_codes().await?.into_iter().collect())
     }
 
@@ -723,9 +716,9 @@ impl Ingest {
         def: &'static TableDef,
         table: &DeltaTable,
         files: &HashSet<&str>,
-        keys: &HashSet<String>,
-    ) -> Result<HashSet<String>, IngestError> {
-        let mut held = HashSet::new();
+        keys: &StrSet,
+    ) -> Result<StrSet, IngestError> {
+        let mut held = StrSet::default();
         let (Some(lo), Some(hi)) = (keys.iter().min(), keys.iter().max()) else { return Ok(held) };
         let key = def.key[0];
         let range = col(key).between(lit(lo.as_str()), lit(hi.as_str()));
@@ -738,6 +731,108 @@ impl Ingest {
             }
         }
         Ok(held)
+    }
+}
+
+/// Consecutive spans of one drop file, parsed: what the run's task settles next.
+struct Group {
+    /// The file's stamp, on its first group only.
+    stamp: Option<FileStamp>,
+    /// The file's parser and bytes; `None` for an empty file.
+    parsed: Option<(Arc<FileParser>, Arc<Vec<u8>>)>,
+    parts: Vec<drops::Part>,
+}
+
+/// What the drop files are parsed with, off the run's task.
+struct Parse {
+    table: &'static TableDef,
+    src: DropSource,
+    validation: super::config::Validation,
+    tz: Tz,
+    facilities: Arc<StrSet>,
+    pipeline: String,
+}
+
+impl Parse {
+    /// Sends each file's groups in order, then stops; at the first error it sends the
+    /// error and stops. It stops as well when the receiver is gone.
+    async fn run(
+        self,
+        todo: Vec<(PathBuf, Option<FileStamp>)>,
+        tx: tokio::sync::mpsc::Sender<Result<Group, IngestError>>,
+    ) {
+        if let Err(e) = self.send_all(todo, &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+
+    async fn send_all(
+        &self,
+        todo: Vec<(PathBuf, Option<FileStamp>)>,
+        tx: &tokio::sync::mpsc::Sender<Result<Group, IngestError>>,
+    ) -> Result<(), IngestError> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let blocking = |e: tokio::task::JoinError| IngestError::Source(format!("drop parser: {e}"));
+        for (path, planned) in todo {
+            let (bytes, stamp) = tokio::task::spawn_blocking(move || {
+                let bytes = std::fs::read(&path).map_err(|e| IngestError::Io(path.clone(), e))?;
+                let stamp = drops::stamp(&path, &bytes);
+                Ok::<_, IngestError>((Arc::new(bytes), stamp))
+            })
+            .await
+            .map_err(blocking)??;
+            if planned.as_ref().is_some_and(|f| *f != stamp) {
+                return Err(IngestError::ChangedFiles {
+                    pipeline: self.pipeline.clone(),
+                    files: vec![format!("{} changed after its run was planned", stamp.name)],
+                });
+            }
+            let parser = FileParser::new(
+                self.table,
+                &self.src,
+                &self.validation,
+                &stamp.name,
+                &bytes,
+                self.tz,
+                self.facilities.clone(),
+            )?;
+            let Some(parser) = parser.map(Arc::new) else {
+                let empty = Group { stamp: Some(stamp), parsed: None, parts: Vec::new() };
+                if tx.send(Ok(empty)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            };
+            // One span a thread: a file smaller than a span a thread is cut in as many.
+            let target = drops::SPAN_BYTES.min(bytes.len().div_ceil(threads).max(1));
+            let spans = parser.spans(&bytes, target);
+            let mut stamp = Some(stamp);
+            for group in spans.chunks(threads).map(<[drops::Span]>::to_vec) {
+                let (p, b) = (parser.clone(), bytes.clone());
+                let parts = tokio::task::spawn_blocking(move || p.parse_all(&b, &group)).await.map_err(blocking)??;
+                let group = Group { stamp: stamp.take(), parsed: Some((parser.clone(), bytes.clone())), parts };
+                if tx.send(Ok(group)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            // A file with a header and no lines has no spans, but was read all the same.
+            if let Some(stamp) = stamp {
+                if tx.send(Ok(Group { stamp: Some(stamp), parsed: None, parts: Vec::new() })).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A spawned task that is aborted when its owner is dropped (a run that failed or
+/// stopped early does not leave its reader running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -86,9 +86,16 @@ impl Rows {
     /// Appends one row: one value per column, in the table's column order. A value of
     /// the wrong type is a programming error, caught by the tests of every writer.
     pub fn push(&mut self, values: &[Val<'_>]) {
-        assert_eq!(values.len(), self.builders.len(), "{}: wrong number of values", self.def.name);
-        for (i, (b, v)) in self.builders.iter_mut().zip(values).enumerate() {
-            match (b, *v) {
+        self.push_values(values.iter().copied());
+    }
+
+    /// [`Rows::push`] from an iterator, for a writer that makes its values as it goes.
+    pub fn push_values<'v>(&mut self, values: impl IntoIterator<Item = Val<'v>>) {
+        let name = self.def.name;
+        let mut values = values.into_iter();
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            let v = values.next().unwrap_or_else(|| panic!("{name}: too few values"));
+            match (b, v) {
                 (Builder::Str(b), Val::Str(s)) => b.append_value(s),
                 (Builder::Str(b), Val::Null) => b.append_null(),
                 (Builder::I64(b), Val::I64(x)) => b.append_value(x),
@@ -103,9 +110,10 @@ impl Rows {
                     b.append_value(chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_CE)
                 }
                 (Builder::Date(b), Val::Null) => b.append_null(),
-                (_, v) => panic!("{}.{}: value {v:?} of the wrong type", self.def.name, self.def.columns[i].name),
+                (_, v) => panic!("{name}.{}: value {v:?} of the wrong type", self.def.columns[i].name),
             }
         }
+        assert!(values.next().is_none(), "{name}: too many values");
         self.len += 1;
     }
 

@@ -10,7 +10,6 @@
 //! it runs after, over the spans in order ([`FileParser::settle`]).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::check::{self, Cell, Rejection};
 use super::config::{DropFormat, DropSource, Validation};
-use super::{IngestError, Quarantined, Reason};
+use super::{IngestError, Quarantined, Reason, StrSet};
 use crate::lake::LakeError;
 use crate::lake::rows::{Rows, Val};
 use crate::lake::schema::{ColType, TableDef};
@@ -100,13 +99,15 @@ pub struct FileParser {
     validation: Validation,
     file: String,
     tz: Tz,
-    facilities: Arc<HashSet<String>>,
+    facilities: Arc<StrSet>,
     format: LineFormat,
     positions: Vec<Pos>,
     personal: Vec<Pos>,
     /// Where the lines after the header start, and the number of the first.
     body: usize,
     first_line: usize,
+    /// The table's column for the file's name, filled as a row is pushed.
+    source_file: Option<usize>,
 }
 
 impl FileParser {
@@ -119,7 +120,7 @@ impl FileParser {
         file: &str,
         bytes: &[u8],
         tz: Tz,
-        facilities: Arc<HashSet<String>>,
+        facilities: Arc<StrSet>,
     ) -> Result<Option<Self>, IngestError> {
         let fields: Vec<&str> = src.columns.iter().map(|(_, f)| f.as_str()).collect();
         let (format, body, first_line) = match src.format {
@@ -149,6 +150,7 @@ impl FileParser {
             personal,
             body,
             first_line,
+            source_file: table.index("source_file"),
         }))
     }
 
@@ -207,8 +209,13 @@ impl FileParser {
                 )),
                 Ok(text) => match self.read_line(&mut reader, text, n, &mut cells) {
                     Ok(()) => {
-                        let vals: Vec<Val<'_>> = cells.iter().map(Cell::val).collect();
-                        rows.push(&vals);
+                        let file = Val::Str(&self.file);
+                        rows.push_values(
+                            cells
+                                .iter()
+                                .enumerate()
+                                .map(|(i, c)| if Some(i) == self.source_file { file } else { c.val() }),
+                        );
                         keys.push(check::key(self.table, &cells));
                         lines.push((n, from..from + line.len()));
                         None
@@ -225,7 +232,7 @@ impl FileParser {
 
     /// The parts of consecutive spans, in order, with each row whose key is in `seen`
     /// or came earlier moved to the quarantine; `seen` gains the keys kept.
-    pub fn settle(&self, parts: Vec<Part>, bytes: &[u8], seen: &mut HashSet<String>) -> Result<Settled, IngestError> {
+    pub fn settle(&self, parts: Vec<Part>, bytes: &[u8], seen: &mut StrSet) -> Result<Settled, IngestError> {
         let mut out = Settled { batches: Vec::new(), quarantine: Vec::new(), read: 0 };
         for part in parts {
             let mut quarantine = part.quarantine;
@@ -281,7 +288,8 @@ impl FileParser {
         for col in table.columns {
             let cell = if col.origin == crate::lake::schema::Origin::Derived {
                 match col.name {
-                    "source_file" => Cell::Str(self.file.clone()),
+                    // Pushed from the parser's own name (see `parse`).
+                    "source_file" => Cell::Null,
                     "source_line" => Cell::I64(line as i64),
                     // Filled once the month's column is known, below.
                     _ => Cell::Null,
