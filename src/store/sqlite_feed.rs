@@ -46,9 +46,13 @@ impl SqliteFeed {
     fn open(&self) -> Result<Connection, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
-        // Feed pages touch pages all over the file: memory mapping spares copying each
-        // into SQLite's cache. A writer holding its lock long is waited for.
-        conn.execute_batch("PRAGMA mmap_size = 2147418112; PRAGMA cache_size = -32768; PRAGMA busy_timeout = 30000;")?;
+        // Feed pages touch pages all over the file: the whole file is memory-mapped (up
+        // to 1 TiB; see `.cargo/config.toml` for the build limit), which spares copying
+        // each page into SQLite's cache under its mutex. A writer holding its lock long
+        // is waited for.
+        conn.execute_batch(
+            "PRAGMA mmap_size = 1099511627776; PRAGMA cache_size = -32768; PRAGMA busy_timeout = 30000;",
+        )?;
         Ok(conn)
     }
 
@@ -119,5 +123,22 @@ impl SqliteFeed {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_maps_more_than_two_gigabytes() {
+        // SQLite caps mmap_size at its build limit without a word: a build without
+        // `.cargo/config.toml`'s flag would read big stores through its page cache.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let conn = SqliteFeed::new(path).open().unwrap();
+        let mapped: i64 = conn.query_row("PRAGMA mmap_size", [], |r| r.get(0)).unwrap();
+        assert!(mapped > 1 << 31, "mmap_size is {mapped}");
     }
 }
