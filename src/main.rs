@@ -207,7 +207,7 @@ enum LakeCommand {
     /// Bring the rollups up to date with the lake (`ingest` and the scheduler do it
     /// after committing rows).
     Rollup {
-        /// No progress spinner.
+        /// No progress: no spinner on a terminal, no step lines elsewhere.
         #[arg(long)]
         quiet: bool,
     },

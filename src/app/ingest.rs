@@ -11,7 +11,7 @@ use super::{AppError, open_store};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::ingest::status::statuses;
-use crate::ingest::{self, Ingest, IngestError, Pipeline, RunOutcome};
+use crate::ingest::{self, Ingest, IngestError, Pipeline, RunOutcome, RunReport};
 use crate::lake::maintain;
 
 /// The configured pipelines, every problem of every file at once.
@@ -59,37 +59,20 @@ pub async fn ingest(
     let mut failed = Vec::new();
     for p in chosen {
         let bar = bar(quiet);
-        let result = ingest.run_job(p, true, &bar).await;
-        bar.finish_and_clear();
-        match result {
-            Ok(reports) => {
-                for r in reports {
-                    let what = match r.outcome {
-                        RunOutcome::Committed => "committed",
-                        RunOutcome::Resumed => "finished an interrupted run",
-                        RunOutcome::NothingNew => "nothing new",
-                    };
-                    if r.outcome == RunOutcome::NothingNew {
-                        writeln!(out, "{}: {what}", r.pipeline)?;
-                    } else {
-                        writeln!(
-                            out,
-                            "{}: run {} {what}: {} read = {} accepted + {} quarantined ({:.1} s, {:.0} rows/s)",
-                            r.pipeline,
-                            r.run,
-                            r.read,
-                            r.accepted,
-                            r.quarantined,
-                            r.elapsed.as_secs_f64(),
-                            r.read as f64 / r.elapsed.as_secs_f64().max(1e-9)
-                        )?;
-                    }
+        // Each run's line is printed as it commits (above the spinner on a terminal).
+        let mut written = Ok(());
+        let result = ingest
+            .run_job_observed(p, true, &bar, |r| {
+                if written.is_ok() {
+                    written = bar.suspend(|| writeln!(out, "{}", run_line(r)));
                 }
-            }
-            Err(e) => {
-                writeln!(out, "{}: FAILED: {e}", p.id)?;
-                failed.push(p.id.clone());
-            }
+            })
+            .await;
+        bar.finish_and_clear();
+        written?;
+        if let Err(e) = result {
+            writeln!(out, "{}: FAILED: {e}", p.id)?;
+            failed.push(p.id.clone());
         }
     }
     if !no_rollups {
@@ -101,6 +84,25 @@ pub async fn ingest(
     } else {
         Err(AppError::Usage(format!("{} pipeline(s) failed: {}", failed.len(), failed.join(", "))))
     }
+}
+
+/// What one run did, for `homedoc ingest`.
+fn run_line(r: &RunReport) -> String {
+    let what = match r.outcome {
+        RunOutcome::Committed => "committed",
+        RunOutcome::Resumed => "finished an interrupted run",
+        RunOutcome::NothingNew => return format!("{}: nothing new", r.pipeline),
+    };
+    let seconds = r.elapsed.as_secs_f64();
+    format!(
+        "{}: run {} {what}: {} read = {} accepted + {} quarantined ({seconds:.1} s, {:.0} rows/s)",
+        r.pipeline,
+        r.run,
+        r.read,
+        r.accepted,
+        r.quarantined,
+        r.read as f64 / seconds.max(1e-9)
+    )
 }
 
 /// `homedoc pipelines`.

@@ -26,7 +26,15 @@ pub async fn refresh(settings: &Settings, quiet: bool) -> Result<Vec<RefreshRepo
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
     bar.set_style(ProgressStyle::with_template("{spinner} rollups: {msg} ({elapsed})").expect("valid template"));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let progress = |m: &str| bar.set_message(m.to_string());
+    // Where stderr is no terminal (a log, CI) the spinner draws nothing: each step is
+    // a line there instead, since a national refresh runs for many minutes.
+    let plain = !quiet && bar.is_hidden();
+    let progress = |m: &str| {
+        if plain {
+            eprintln!("homedoc: rollups: {m}");
+        }
+        bar.set_message(m.to_string())
+    };
     let reports = rollup::refresh(&lake, catalog, settings.timezone, rollup::DEFAULT_CHUNK, &progress).await;
     bar.finish_and_clear();
     Ok(reports?)

@@ -164,6 +164,19 @@ impl Ingest {
         wait: bool,
         progress: &ProgressBar,
     ) -> Result<Vec<RunReport>, IngestError> {
+        self.run_job_observed(p, wait, progress, |_| {}).await
+    }
+
+    /// [`Ingest::run_job`], telling `on_run` of each run as soon as it is committed
+    /// (a national feed job is many runs over a quarter of an hour; a log should show
+    /// them as they land, not all at the end).
+    pub async fn run_job_observed(
+        &self,
+        p: &Pipeline,
+        wait: bool,
+        progress: &ProgressBar,
+        mut on_run: impl FnMut(&RunReport),
+    ) -> Result<Vec<RunReport>, IngestError> {
         let _lock = if wait {
             match PipelineLock::try_acquire(&self.data_dir, &p.id) {
                 Err(IngestError::Locked(_)) => {
@@ -182,7 +195,7 @@ impl Ingest {
             target: self.lake.open(p.target).await?,
             quarantine: None,
         };
-        let reports = self.run_until_done(p, &mut tables, progress).await?;
+        let reports = self.run_until_done(p, &mut tables, progress, &mut on_run).await?;
         if reports.iter().any(|r| r.outcome != RunOutcome::NothingNew) {
             let written = [(&INGEST_RUNS, Some(tables.runs)), (&QUARANTINE, tables.quarantine)];
             for (def, table) in written.into_iter().filter_map(|(d, t)| t.map(|t| (d, t))) {
@@ -202,12 +215,14 @@ impl Ingest {
         p: &Pipeline,
         tables: &mut Tables,
         progress: &ProgressBar,
+        on_run: &mut impl FnMut(&RunReport),
     ) -> Result<Vec<RunReport>, IngestError> {
         let mut reports = Vec::new();
         loop {
             let (report, more) = self.run_once(p, tables, progress).await?;
             let outcome = report.outcome.clone();
             if outcome != RunOutcome::NothingNew || reports.is_empty() {
+                on_run(&report);
                 reports.push(report);
             }
             // After a run that was finished for an earlier process, look again for

@@ -139,6 +139,22 @@ fn the_clock_can_be_fixed_and_moved() {
     assert!(!Clock::system().is_fixed());
 }
 
+/// Where stderr is no terminal (here a pipe, in production a log) the rollup refresh
+/// says each step on a line of its own, since its spinner draws nothing there.
+#[test]
+fn a_rollup_refresh_into_a_log_shows_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::ingest::copy_tree(&crate::ingest::repo().join("data-samples/sample"), dir.path());
+    let (ok, out, err) = homedoc(dir.path(), &["ingest", "--quiet", "--no-rollups"]);
+    assert!(ok && !out.contains("month(s) recomputed"), "{out}{err}");
+    let (ok, out, err) = homedoc(dir.path(), &["lake", "rollup"]);
+    assert!(ok, "{out}{err}");
+    let steps: Vec<&str> = err.lines().filter(|l| l.starts_with("homedoc: rollups: ")).collect();
+    assert!(steps.iter().any(|l| l.contains("appointment_daily: ")), "{err}");
+    let (ok, _, err) = homedoc(dir.path(), &["lake", "rollup", "--quiet"]);
+    assert!(ok && !err.contains("homedoc: rollups: "), "--quiet says nothing: {err}");
+}
+
 #[test]
 fn ingest_then_list_the_pipelines() {
     let dir = tempfile::tempdir().unwrap();

@@ -219,6 +219,43 @@ async fn incremental_runs_take_inserts_and_status_changes_on_both_backends() {
     incremental_scenario(&pg.url, dir.path(), "postgres").await;
 }
 
+/// A job of several runs tells its observer of each run once it is committed, not at
+/// the end: `homedoc ingest` prints each line then, so a long job shows in a log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_run_of_a_job_is_reported_as_it_commits() {
+    let (dir, _settings, store, ingest) = on_the_sample().await;
+    let mut accounts = ingest.pipeline("accounts").unwrap().clone();
+    accounts.validation.max_rows_per_run = 3_000;
+    let log = dir.path().join("lake").join(schema::ACCOUNTS.name).join("_delta_log");
+    let commits = || {
+        std::fs::read_dir(&log)
+            .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))).count())
+            .unwrap_or(0)
+    };
+    let mut seen = Vec::new();
+    let reports = ingest
+        .run_job_observed(&accounts, true, &indicatif::ProgressBar::hidden(), |r| seen.push((r.run, r.read, commits())))
+        .await
+        .unwrap();
+    let feed_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM change_feed WHERE entity = 'account'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(feed_rows > 6_000, "the sample has {feed_rows} account changes");
+    assert!(reports.len() >= 3, "{reports:?}");
+    assert_eq!(
+        seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        reports.iter().map(|r| (r.run, r.read)).collect::<Vec<_>>()
+    );
+    assert_eq!(reports.iter().map(|r| r.read).sum::<u64>(), feed_rows as u64);
+    // When the observer heard of run k, the table held k more commits than it did
+    // before the first: the run was already in the lake.
+    let first = seen[0].2;
+    assert!(seen.windows(2).all(|w| w[1].2 > w[0].2), "{seen:?}");
+    assert!(first >= 1, "{seen:?}");
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_file_that_changes_after_ingestion_is_an_error() {
     let (dir, _settings, store, ingest) = on_the_sample().await;
