@@ -248,11 +248,9 @@ async fn each_run_of_a_job_is_reported_as_it_commits() {
         reports.iter().map(|r| (r.run, r.read)).collect::<Vec<_>>()
     );
     assert_eq!(reports.iter().map(|r| r.read).sum::<u64>(), feed_rows as u64);
-    // When the observer heard of run k, the table held k more commits than it did
-    // before the first: the run was already in the lake.
-    let first = seen[0].2;
-    assert!(seen.windows(2).all(|w| w[1].2 > w[0].2), "{seen:?}");
-    assert!(first >= 1, "{seen:?}");
+    // Each time the observer heard of a run, the table (empty before the job) held
+    // more commits than at the call before: the run was already in the lake.
+    assert!(seen[0].2 >= 1 && seen.windows(2).all(|w| w[1].2 > w[0].2), "{seen:?}");
     store.close().await;
 }
 
