@@ -339,8 +339,8 @@ async fn latest(
 
 /// The rows of `rows` that hold their entity's highest feed number, ordered by entity.
 /// A hash from key to row, not SQL `DISTINCT ON`: DataFusion plans that as one
-/// `first_value` aggregate per column, whose per-entity state for the text columns
-/// took most of the memory of a national first build (2 M feed rows per commit).
+/// `first_value` aggregate per column, and a national first build of the account
+/// rollups, which had not finished in 6.5 min that way, takes 3 min this way.
 fn newest_per_key(def: &TableDef, state: State, rows: &[RecordBatch]) -> Result<Option<RecordBatch>, RollupError> {
     let Some(first) = rows.first() else { return Ok(None) };
     let batch = concat_batches(&first.schema(), rows).map_err(|e| build_err(def, e))?;
