@@ -35,7 +35,9 @@ pub async fn refresh(settings: &Settings, quiet: bool) -> Result<Vec<RefreshRepo
         }
         bar.set_message(m.to_string())
     };
-    let reports = rollup::refresh(&lake, catalog, settings.timezone, rollup::DEFAULT_CHUNK, &progress).await;
+    // A long backlog (a first build) sorts its changes by month through files here.
+    let spill = rollup::Spill::in_dir(settings.data_dir.join("scratch").join("rollups"));
+    let reports = rollup::refresh(&lake, catalog, settings.timezone, &spill, &progress).await;
     bar.finish_and_clear();
     Ok(reports?)
 }

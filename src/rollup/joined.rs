@@ -3,11 +3,11 @@
 //! only on the changes of that day's month: an account that moves home station moves
 //! all its bookings. So it is recomputed whole, from the state tables, whenever any
 //! of its sources has moved, and every month partition is replaced in one commit per
-//! table. The engine it reads through is opened after the feed rollups have brought
+//! table; the rows are streamed into their months on the way, through scratch files
+//! past the memory budget as a feed's changes are. The engine it reads through is opened after the feed rollups have brought
 //! the states up to date, so its views scan the states rather than the feeds; the
 //! versions it records are the ones that engine opened.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
@@ -17,10 +17,12 @@ use datafusion::error::DataFusionError;
 use datafusion::functions::expr_fn::to_char;
 use datafusion::prelude::{col, lit};
 use deltalake::kernel::Transaction;
-use futures::TryFutureExt;
+use futures::{StreamExt, TryFutureExt};
 
+use super::spill::{Buckets, Spill};
 use super::{
-    RefreshReport, Rollup, RollupError, build_err, by_calendar_month, by_month, commit_monthly, conform, version_id,
+    RefreshReport, Rollup, RollupError, build_err, by_calendar_month, commit_monthly, conform, split_by_month,
+    version_id,
 };
 use crate::kpi::{Catalog, Engine};
 use crate::lake::{Appender, Lake};
@@ -30,6 +32,7 @@ pub(super) async fn refresh(
     catalog: Arc<Catalog>,
     tz: Tz,
     r: &Rollup,
+    spill: &Spill,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<RefreshReport, RollupError> {
     let engine = Engine::open(lake, catalog, tz, None).await?;
@@ -61,29 +64,43 @@ pub(super) async fn refresh(
         report.rows_read += n.map_or(0, |a| a.value(0) as u64);
     }
     // The partition column is added in the same plan, so the rows are never copied
-    // into a second session just to gain it.
-    let days = async {
-        let frame = ctx.sql(&sql.sql).await?;
-        frame.with_column("month", to_char(col("day"), lit("%Y-%m")))?.collect().await
+    // into a second session just to gain it; they are streamed into their months,
+    // through the scratch directory past the budget (national scale is tens of
+    // millions of rows).
+    let err = |e: DataFusionError| build_err(r.table, e);
+    let frame = ctx.sql(&sql.sql).await.map_err(err)?;
+    let frame = frame.with_column("month", to_char(col("day"), lit("%Y-%m"))).map_err(err)?;
+    let mut stream = frame.execute_stream().await.map_err(err)?;
+    let mut buckets = Buckets::new(spill, r.table.name).map_err(|e| build_err(r.table, e))?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(err)?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let batch = conform(r.table, &batch, None)?;
+        let bytes = batch.get_array_memory_size();
+        buckets.push(split_by_month(r.table, &batch)?, bytes).map_err(|e| build_err(r.table, e))?;
     }
-    .await
-    .map_err(|e| build_err(r.table, e))?;
-    let days = days.iter().filter(|b| b.num_rows() > 0).map(|b| conform(r.table, b, None)).collect::<Result<_, _>>()?;
-    let by_month = by_month(r.table, days)?;
+    let mut pending = buckets.seal().map_err(|e| build_err(r.table, e))?;
+    report.spilled_rows = pending.spilled_rows;
     // Every month: those the rollup held before, which may now be empty, and the new.
-    let mut months: BTreeSet<String> = by_month.keys().cloned().collect();
+    let computed = pending.months();
+    let mut months = computed.clone();
     months.extend(lake.partition_files(r.table, &daily_table)?.into_iter().map(|(_, m)| m));
-    let mut daily = Appender::new(r.table, &daily_table)?;
-    let mut monthly = Vec::new();
-    for (month, rows) in by_month {
+    let (mut daily_adds, mut monthly) = (Vec::new(), Vec::new());
+    for month in &computed {
+        let rows = pending.take(month).map_err(|e| build_err(r.table, e))?;
+        // One writer per month, closed before the next: it holds a file's last row
+        // group in memory until the file is closed.
+        let mut daily = Appender::new(r.table, &daily_table)?;
         for b in &rows {
             report.rollup_rows += b.num_rows() as u64;
             daily.write(b.clone()).await?;
         }
+        daily_adds.extend(daily.finish().await?);
         monthly.extend(by_calendar_month(&engine, r, rows).await?);
         progress(&format!("{}: {month} computed", r.table.name));
     }
-    let daily_adds = daily.finish().await?;
     let txns: Vec<Transaction> = versions.iter().map(|(id, v)| Transaction::new(id, *v)).collect();
     lake.commit_replace_partitions(r.table, &mut daily_table, &months, daily_adds, txns.clone()).await?;
     crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);

@@ -5,9 +5,11 @@
 //! A change feed holds every version of every entity, so its rollup goes through a
 //! state table (the latest version of each entity) partitioned by the entity's birth
 //! month (booked, created, started). A refresh reads only the feed rows past its
-//! watermark, merges them into the birth months they touch, and recomputes those
-//! months' rollup rows from their merged state: a late status change rewrites the old
-//! month it belongs to and nothing else. The file drops are immutable rows already
+//! watermark, in one stream sorted into birth months (through scratch files when
+//! they pass a memory budget, [`spill`]), merges each month it touches once, and
+//! recomputes those months' rollup rows from their merged state: a late status
+//! change rewrites the old month it belongs to and nothing else, and a first build
+//! over years of history writes each month once, in one commit per table. The file drops are immutable rows already
 //! partitioned by month, so their rollup recomputes the months that got new files.
 //!
 //! The rollup rows are computed by `sql/rollups/<table>.sql` over the same views the
@@ -33,19 +35,21 @@
 //! others have brought those states up to date.
 
 mod joined;
+mod spill;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono_tz::Tz;
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::{cast, interleave_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::catalog::MemTable;
 use datafusion::prelude::{col, lit};
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
+use futures::StreamExt;
 
 use crate::kpi::{Catalog, Engine, KpiError};
 use crate::lake::schema::{
@@ -56,6 +60,8 @@ use crate::lake::schema::{
     VIDEO_CALL_STATE, VIDEO_CALL_YEARLY, VIDEO_CALLS,
 };
 use crate::lake::{Appender, Lake, LakeError};
+use spill::Buckets;
+pub use spill::Spill;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RollupError {
@@ -156,9 +162,6 @@ pub const ROLLUPS: &[Rollup] = &[
     },
 ];
 
-/// Feed rows merged per commit: bounds memory on a first build over years of history.
-pub const DEFAULT_CHUNK: i64 = 2_000_000;
-
 fn version_id(source: &TableDef) -> String {
     format!("version:{}", source.name)
 }
@@ -192,6 +195,8 @@ pub struct RefreshReport {
     /// Birth months (feeds) or partitions (drops) recomputed.
     pub months: Vec<String>,
     pub rollup_rows: u64,
+    /// Feed changes that went through the scratch directory (a long backlog).
+    pub spilled_rows: u64,
     pub commits: u32,
     /// Rows of the yearly table when it was recomputed (0 when it was already in line).
     pub yearly_rows: u64,
@@ -204,7 +209,7 @@ pub async fn refresh(
     lake: &Lake,
     catalog: Arc<Catalog>,
     tz: Tz,
-    chunk: i64,
+    spill: &Spill,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<RefreshReport>, RollupError> {
     let engine = Engine::open(lake, catalog.clone(), tz, None).await?;
@@ -212,8 +217,8 @@ pub async fn refresh(
     for r in ROLLUPS {
         let started = Instant::now();
         let mut report = match r.state {
-            _ if !r.joins.is_empty() => joined::refresh(lake, catalog.clone(), tz, r, progress).await?,
-            Some(state) => refresh_feed(lake, &engine, r, state, chunk.max(1), progress).await?,
+            _ if !r.joins.is_empty() => joined::refresh(lake, catalog.clone(), tz, r, spill, progress).await?,
+            Some(state) => refresh_feed(lake, &engine, r, state, spill, progress).await?,
             None => refresh_drop(lake, &engine, r, progress).await?,
         };
         report.yearly_rows = refresh_yearly(lake, r, progress).await?;
@@ -239,7 +244,7 @@ async fn refresh_feed(
     engine: &Engine,
     r: &Rollup,
     state: State,
-    chunk: i64,
+    spill: &Spill,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<RefreshReport, RollupError> {
     let (mut report, source) = start(lake, r).await?;
@@ -256,143 +261,156 @@ async fn refresh_feed(
     if current && lake.layout_current(r.monthly, &monthly_table)? {
         return Ok(report);
     }
-    let mut from = lake
+    let from = lake
         .txn_version(state.table, &state_table, &sid)
         .await?
         .min(lake.txn_version(r.table, &rollup_table, &sid).await?)
         .min(lake.txn_version(r.monthly, &monthly_table, &sid).await?);
-    let last = lake.max_of(r.source, &source, "seq").await?.unwrap_or(0);
+    let last = lake.max_of(r.source, &source, "seq").await?.unwrap_or(0).max(from);
     let names: Vec<&str> = r.source.columns.iter().map(|c| c.name).collect();
-    let mut months_done = BTreeSet::new();
-    loop {
-        let to = (from + chunk).min(last);
-        let done = to >= last;
-        let mut months = BTreeSet::new();
-        let (mut state_adds, mut rollup_adds, mut monthly_rows) = (Vec::new(), Vec::new(), Vec::new());
-        if to > from {
-            let filter = col("seq").gt(lit(from)).and(col("seq").lt_eq(lit(to)));
-            let changes = lake.scan(r.source, &source, &names, Some(filter)).await?;
-            report.rows_read += changes.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            let by_month = latest_by_month(engine, r.source, state, changes).await?;
-            let mut state_writer = Appender::new(state.table, &state_table)?;
-            let mut rollup_writer = Appender::new(r.table, &rollup_table)?;
-            for (month, rows) in by_month {
-                let filter = col("month").eq(lit(month.clone()));
-                let mut merged = lake.scan(state.table, &state_table, &names, Some(filter)).await?;
-                merged.extend(rows);
-                let merged = latest(engine, r.source, state, merged, false).await?;
-                for b in &merged {
-                    state_writer.write(b.clone()).await?;
-                }
-                report.rollup_rows +=
-                    write_month(engine, r, &month, merged, &mut rollup_writer, &mut monthly_rows).await?;
-                months.insert(month);
+    let mut months = BTreeSet::new();
+    let (mut state_adds, mut rollup_adds, mut monthly_rows) = (Vec::new(), Vec::new(), Vec::new());
+    if last > from {
+        let (rows, mut pending) =
+            pending_by_month(lake, engine, r, state, &source, (from, last), spill, progress).await?;
+        report.rows_read = rows;
+        report.spilled_rows = pending.spilled_rows;
+        months = pending.months();
+        // Each birth month is merged once and its files closed before the next: the
+        // writer keeps a file's last row group in memory until the file is closed.
+        for (i, month) in months.iter().enumerate() {
+            let filter = col("month").eq(lit(month.clone()));
+            let mut rows = lake.scan(state.table, &state_table, &names, Some(filter)).await?;
+            rows.extend(pending.take(month).map_err(|e| build_err(r.table, e))?);
+            // Merging the same change twice keeps one copy: a repaired refresh re-reads
+            // changes its state already holds.
+            let newest = newest_per_key(r.source, state, &rows)?;
+            let merged: Vec<RecordBatch> =
+                newest.map(|b| conform(r.source, &b, None)).transpose()?.into_iter().collect();
+            drop(rows);
+            let mut writer = Appender::new(state.table, &state_table)?;
+            for b in &merged {
+                writer.write(b.clone()).await?;
             }
-            state_adds = state_writer.finish().await?;
-            rollup_adds = rollup_writer.finish().await?;
-        }
-        let mut txns = vec![Transaction::new(&sid, to)];
-        if done {
-            txns.push(Transaction::new(&vid, version));
-        }
-        lake.commit_replace_partitions(state.table, &mut state_table, &months, state_adds, txns.clone()).await?;
-        crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BETWEEN_TABLES);
-        lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns.clone()).await?;
-        crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
-        commit_monthly(lake, r, &mut monthly_table, Some(&months), monthly_rows, txns).await?;
-        report.commits += 1;
-        progress(&format!("{}: feed up to {to} of {last}, {} month(s) recomputed", r.table.name, months.len()));
-        months_done.extend(months);
-        from = to;
-        if done {
-            break;
+            state_adds.extend(writer.finish().await?);
+            let mut writer = Appender::new(r.table, &rollup_table)?;
+            report.rollup_rows += write_month(engine, r, month, merged, &mut writer, &mut monthly_rows).await?;
+            rollup_adds.extend(writer.finish().await?);
+            progress(&format!("{}: birth month {month} merged, {} of {}", r.table.name, i + 1, months.len()));
         }
     }
-    report.months = months_done.into_iter().collect();
+    // One commit per table for the whole backlog: a crash before the last of them is
+    // repaired by the next refresh, which starts again from the lowest watermark.
+    let txns = vec![Transaction::new(&sid, last), Transaction::new(&vid, version)];
+    lake.commit_replace_partitions(state.table, &mut state_table, &months, state_adds, txns.clone()).await?;
+    crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BETWEEN_TABLES);
+    lake.commit_replace_partitions(r.table, &mut rollup_table, &months, rollup_adds, txns.clone()).await?;
+    crate::ingest::failpoint::hit(crate::ingest::failpoint::ROLLUP_BEFORE_MONTHLY);
+    commit_monthly(lake, r, &mut monthly_table, Some(&months), monthly_rows, txns).await?;
+    report.commits = 1;
+    progress(&format!("{}: feed up to {last}, {} month(s) recomputed", r.table.name, months.len()));
+    report.months = months.into_iter().collect();
     Ok(report)
 }
 
-/// Per entity, the row with the highest feed number (merging the same change twice
-/// keeps one copy); with `birth_month`, `month` is set to the entity's birth month.
-async fn latest(
+/// The feed's changes numbered in `(from, to]`, read in one stream and sorted into
+/// their entity's birth month (set in `month`), spilled to disk past the budget; and
+/// how many were read.
+#[allow(clippy::too_many_arguments)]
+async fn pending_by_month(
+    lake: &Lake,
     engine: &Engine,
-    source: &TableDef,
+    r: &Rollup,
     state: State,
-    rows: Vec<RecordBatch>,
-    birth_month: bool,
-) -> Result<Vec<RecordBatch>, RollupError> {
-    let Some(newest) = newest_per_key(source, state, &rows)? else { return Ok(Vec::new()) };
-    drop(rows);
-    if !birth_month {
-        return Ok(vec![conform(source, &newest, None)?]);
+    source: &DeltaTable,
+    (from, to): (i64, i64),
+    spill: &Spill,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(u64, spill::Sealed), RollupError> {
+    let err = |e: datafusion::error::DataFusionError| build_err(r.source, e);
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_udf(engine.local_date_udf());
+    lake.register(&ctx, r.source, source).await?;
+    let born = format!("to_char(local_date({}), '%Y-%m') AS month", state.born);
+    let exprs: Vec<&str> =
+        r.source.columns.iter().map(|c| if c.name == "month" { born.as_str() } else { c.name }).collect();
+    let frame = ctx.table(r.source.name).await.map_err(err)?;
+    let frame = frame.filter(col("seq").gt(lit(from)).and(col("seq").lt_eq(lit(to)))).map_err(err)?;
+    let mut stream = frame.select_exprs(&exprs).map_err(err)?.execute_stream().await.map_err(err)?;
+    let mut buckets = Buckets::new(spill, r.table.name).map_err(|e| build_err(r.table, e))?;
+    let (mut rows, mut told) = (0u64, 0u64);
+    while let Some(batch) = stream.next().await {
+        let batch = conform(r.source, &batch.map_err(err)?, None)?;
+        rows += batch.num_rows() as u64;
+        let bytes = batch.get_array_memory_size();
+        buckets.push(split_by_month(r.source, &batch)?, bytes).map_err(|e| build_err(r.table, e))?;
+        if rows - told >= 10_000_000 {
+            told = rows;
+            progress(&format!("{}: {rows} feed changes read and sorted by birth month", r.table.name));
+        }
     }
-    let cols: Vec<String> = source
-        .columns
-        .iter()
-        .map(|c| match c.name {
-            "month" => format!("to_char(local_date({}), '%Y-%m') AS month", state.born),
-            name => name.to_string(),
-        })
-        .collect();
-    run(engine, source, vec![newest], &format!("SELECT {} FROM incoming", cols.join(", "))).await
+    Ok((rows, buckets.seal().map_err(|e| build_err(r.table, e))?))
 }
 
 /// The rows of `rows` that hold their entity's highest feed number, ordered by entity.
 /// A hash from key to row, not SQL `DISTINCT ON`: DataFusion plans that as one
 /// `first_value` aggregate per column, and a national first build of the account
-/// rollups, which had not finished in 6.5 min that way, takes 3 min this way.
+/// rollups, which had not finished in 6.5 min that way, takes 3 min this way. The rows
+/// are picked from the batches where they lie (no copy of the input is made first).
 fn newest_per_key(def: &TableDef, state: State, rows: &[RecordBatch]) -> Result<Option<RecordBatch>, RollupError> {
-    let Some(first) = rows.first() else { return Ok(None) };
-    let batch = concat_batches(&first.schema(), rows).map_err(|e| build_err(def, e))?;
-    let column = |name: &str| {
+    if rows.iter().all(|b| b.num_rows() == 0) {
+        return Ok(None);
+    }
+    let column = |batch: &RecordBatch, name: &str| {
         def.index(name)
-            .and_then(|i| batch.column(i).as_primitive_opt::<Int64Type>())
+            .and_then(|i| batch.column(i).as_primitive_opt::<Int64Type>().cloned())
             .ok_or_else(|| build_err(def, format!("no Int64 column {name}")))
     };
-    let (key, seq) = (column(state.key)?, column("seq")?);
-    let mut newest: HashMap<i64, u32, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(batch.num_rows(), Default::default());
-    for i in 0..batch.num_rows() {
-        newest
-            .entry(key.value(i))
-            .and_modify(|at| {
-                if seq.value(i) > seq.value(*at as usize) {
-                    *at = i as u32;
-                }
-            })
-            .or_insert(i as u32);
+    let mut columns = Vec::with_capacity(rows.len());
+    for b in rows {
+        columns.push((column(b, state.key)?, column(b, "seq")?));
     }
-    let mut keep: Vec<u32> = newest.into_values().collect();
-    keep.sort_unstable_by_key(|&i| key.value(i as usize));
-    take_record_batch(&batch, &UInt32Array::from(keep)).map(Some).map_err(|e| build_err(def, e))
-}
-
-/// The latest change of each entity among `changes`, grouped by birth month.
-async fn latest_by_month(
-    engine: &Engine,
-    source: &TableDef,
-    state: State,
-    changes: Vec<RecordBatch>,
-) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
-    let batches = latest(engine, source, state, changes, true).await?;
-    by_month(source, batches)
-}
-
-/// Rows conformed to `def` (which has a `month` column), grouped by their month.
-fn by_month(def: &TableDef, batches: Vec<RecordBatch>) -> Result<BTreeMap<String, Vec<RecordBatch>>, RollupError> {
-    let month_at = def.index("month").ok_or_else(|| build_err(def, "no month column"))?;
-    let mut out: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-    for b in batches {
-        let months = b.column(month_at).as_any().downcast_ref::<StringArray>().expect("conformed to Utf8");
-        let distinct: BTreeSet<&str> = months.iter().flatten().collect();
-        for m in distinct {
-            let mask = datafusion::arrow::compute::kernels::cmp::eq(months, &StringArray::new_scalar(m))
-                .map_err(|e| build_err(def, e))?;
-            let part = datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(|e| build_err(def, e))?;
-            out.entry(m.to_string()).or_default().push(part);
+    let total = rows.iter().map(|b| b.num_rows()).sum();
+    // Key to (batch, row) of its newest change.
+    let mut newest: HashMap<i64, (usize, usize), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(total, Default::default());
+    for (at, (key, seq)) in columns.iter().enumerate() {
+        for i in 0..key.len() {
+            newest
+                .entry(key.value(i))
+                .and_modify(|(b, r)| {
+                    if seq.value(i) > columns[*b].1.value(*r) {
+                        (*b, *r) = (at, i);
+                    }
+                })
+                .or_insert((at, i));
         }
     }
-    Ok(out)
+    let mut keep: Vec<(i64, (usize, usize))> = newest.into_iter().collect();
+    keep.sort_unstable_by_key(|(key, _)| *key);
+    let picks: Vec<(usize, usize)> = keep.into_iter().map(|(_, at)| at).collect();
+    let batches: Vec<&RecordBatch> = rows.iter().collect();
+    interleave_record_batch(&batches, &picks).map(Some).map_err(|e| build_err(def, e))
+}
+
+/// A batch conformed to `def` (which has a `month` column) split by month: one sort
+/// and one take, then a slice per month.
+fn split_by_month(def: &TableDef, batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>, RollupError> {
+    use datafusion::arrow::compute::{partition, sort_to_indices};
+    let month_at = def.index("month").ok_or_else(|| build_err(def, "no month column"))?;
+    let order = sort_to_indices(batch.column(month_at), None, None).map_err(|e| build_err(def, e))?;
+    let sorted = take_record_batch(batch, &order).map_err(|e| build_err(def, e))?;
+    let months = sorted.column(month_at).as_string::<i32>();
+    let ranges = partition(std::slice::from_ref(sorted.column(month_at))).map_err(|e| build_err(def, e))?.ranges();
+    ranges
+        .into_iter()
+        .map(|at| {
+            if months.is_null(at.start) {
+                return Err(build_err(def, "a row without a month"));
+            }
+            Ok((months.value(at.start).to_string(), sorted.slice(at.start, at.len())))
+        })
+        .collect()
 }
 
 /// Runs `sql` over `rows` registered as `incoming`; the result has the table's types.
@@ -646,7 +664,7 @@ async fn refresh_drop(
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Array, Int64Array};
+    use datafusion::arrow::array::Int64Array;
 
     use super::*;
 

@@ -16,11 +16,20 @@ use homedoc::store::{SqlStore, Store};
 
 use crate::ingest::{ingest_all, open, sample_data_dir, settings, sqlite_url, versions};
 
-async fn refresh(lake: &Lake, chunk: i64) -> Vec<RefreshReport> {
-    rollup::refresh(lake, Arc::new(Catalog::embedded().unwrap()), chrono_tz::Asia::Ho_Chi_Minh, chunk, &|_| {})
+/// The scratch directory of the refreshes of a test's lake, beside it in the test's data dir.
+fn scratch(lake: &Lake) -> std::path::PathBuf {
+    lake.local_dir().unwrap().parent().unwrap().join("scratch")
+}
+
+/// A refresh holding at most `budget` bytes of feed changes in memory.
+async fn refresh(lake: &Lake, budget: usize) -> Vec<RefreshReport> {
+    let spill = rollup::Spill { dir: scratch(lake), budget };
+    rollup::refresh(lake, Arc::new(Catalog::embedded().unwrap()), chrono_tz::Asia::Ho_Chi_Minh, &spill, &|_| {})
         .await
         .unwrap()
 }
+
+const DEFAULT_BUDGET: usize = rollup::Spill::DEFAULT_BUDGET;
 
 async fn engines(lake: &Lake) -> (Engine, Engine) {
     let open = || async {
@@ -104,17 +113,23 @@ async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
     let (_, rolled) = engines(lake).await;
     assert!(!rolled.rollups_fresh() && !rolled.served_from_rollups("appointments_booked"));
 
-    // A small chunk: the first build commits many times, as a national one would.
-    let first = refresh(lake, 3_000).await;
+    // A small memory budget: the first build sorts most of the feed by birth month
+    // through scratch files, as a national one does, and still commits once.
+    let first = refresh(lake, 64 << 10).await;
     let booked = first.iter().find(|r| r.table == "appointment_daily").unwrap();
-    assert!(booked.commits > 2 && booked.months.len() > 12, "{booked:?}");
+    assert!(booked.commits == 1 && booked.months.len() > 12, "{booked:?}");
+    assert!(booked.spilled_rows > booked.rows_read / 2, "{booked:?}");
+    let holder = first.iter().find(|r| r.table == "holder_daily").unwrap();
+    assert!(holder.spilled_rows > 0 && holder.commits == 1, "{holder:?}");
+    let left: Vec<_> = std::fs::read_dir(scratch(lake)).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "scratch files left: {left:?}");
     let periods = ["2024", "2025-Q3", "FY2025", "2023-03-15..2024-02-10", "2026-W27"];
     let compared = assert_rollups_match(lake, &periods).await;
     assert!(compared > 1000, "{compared} rows compared");
 
     // Nothing new: nothing committed.
     let before = versions(lake).await;
-    let again = refresh(lake, 3_000).await;
+    let again = refresh(lake, DEFAULT_BUDGET).await;
     assert!(again.iter().all(|r| r.commits == 0), "{again:?}");
     assert_eq!(versions(lake).await, before);
 
@@ -145,8 +160,9 @@ async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
     let (_, stale) = engines(lake).await;
     assert!(!stale.rollups_fresh());
     assert_eq!(count(stale).await, was - 1.0);
-    let late = refresh(lake, 3_000).await;
+    let late = refresh(lake, DEFAULT_BUDGET).await;
     assert_eq!(months(&late, "appointment_daily"), vec!["2022-05".to_string()]);
+    assert!(late.iter().all(|r| r.spilled_rows == 0), "a day's changes stay in memory: {late:?}");
     // The rollup by account holder joins the appointments to the accounts: it is
     // recomputed whole, once.
     let holder = late.iter().find(|r| r.table == "holder_daily").unwrap();
@@ -171,7 +187,7 @@ async fn rollups_follow_the_lake_incrementally_and_equal_the_raw_kpis() {
     )
     .unwrap();
     ingest.run_job(ingest.pipeline("telemedicine").unwrap(), true, &indicatif::ProgressBar::hidden()).await.unwrap();
-    let drop = refresh(lake, 3_000).await;
+    let drop = refresh(lake, DEFAULT_BUDGET).await;
     assert_eq!(months(&drop, "telemedicine_daily"), vec!["2026-01".to_string()]);
     assert_rollups_match(lake, &["2026-01"]).await;
     store.close().await;
@@ -250,7 +266,7 @@ async fn monthly_tables_partitioned_by_an_older_release_are_moved_to_one_file() 
     use homedoc::lake::schema::TableDef;
     let (_dir, store, ingest) = ingested_sample().await;
     let lake = &ingest.lake;
-    refresh(lake, rollup::DEFAULT_CHUNK).await;
+    refresh(lake, DEFAULT_BUDGET).await;
     let mut old = Vec::new();
     for r in rollup::ROLLUPS {
         assert_eq!(files(lake, r.monthly).await, 1, "{}", r.monthly.name);
@@ -271,7 +287,7 @@ async fn monthly_tables_partitioned_by_an_older_release_are_moved_to_one_file() 
     let (_, rolled) = engines(lake).await;
     assert!(rolled.rollups_fresh(), "the layout does not change what the tables reflect");
 
-    let moved = refresh(lake, rollup::DEFAULT_CHUNK).await;
+    let moved = refresh(lake, DEFAULT_BUDGET).await;
     assert!(moved.iter().all(|r| r.commits == 1), "{moved:?}");
     for (def, version, rows) in old {
         assert_eq!(files(lake, def).await, 1, "{}", def.name);
@@ -287,6 +303,6 @@ async fn monthly_tables_partitioned_by_an_older_release_are_moved_to_one_file() 
     }
     assert_rollups_match(lake, &["2024", "2025-Q3", "2023-03-15..2024-02-10"]).await;
     // Moved: the next refresh has nothing to do.
-    assert!(refresh(lake, rollup::DEFAULT_CHUNK).await.iter().all(|r| r.commits == 0));
+    assert!(refresh(lake, DEFAULT_BUDGET).await.iter().all(|r| r.commits == 0));
     store.close().await;
 }

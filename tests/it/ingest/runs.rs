@@ -342,12 +342,13 @@ async fn a_run_with_too_many_bad_rows_fails_loudly_and_commits_no_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_delta_reader_sees_the_same_rows() {
     crate::support::python_peers();
-    let (_dir, _settings, store, ingest) = on_the_sample().await;
+    let (dir, _settings, store, ingest) = on_the_sample().await;
     ingest_all(&ingest).await;
     // The rollup tables too.
     let catalog = std::sync::Arc::new(homedoc::kpi::Catalog::embedded().unwrap());
     let tz = ingest.timezone();
-    homedoc::rollup::refresh(&ingest.lake, catalog, tz, homedoc::rollup::DEFAULT_CHUNK, &|_| {}).await.unwrap();
+    let spill = homedoc::rollup::Spill::in_dir(dir.path().join("scratch"));
+    homedoc::rollup::refresh(&ingest.lake, catalog, tz, &spill, &|_| {}).await.unwrap();
     // Compaction must not change what readers see either.
     homedoc::lake::maintain::optimize(&ingest.lake).await.unwrap();
     // The reader's native threads sometimes abort the interpreter's teardown on a
