@@ -13,4 +13,6 @@ SELECT c.period, u.unit,
 FROM account_current a
 JOIN units u ON u.facility = a.home_station
 JOIN calendar c ON c.day = a.created_day
+-- The same days as the calendar's, on the instant (see appointments_booked).
+WHERE a.created_at >= $from_at AND a.created_at < $until_at
 GROUP BY 1, 2, 3

@@ -12,4 +12,6 @@ SELECT c.period, u.unit,
 FROM account_current a
 JOIN units u ON u.facility = a.home_station
 JOIN calendar_to_date c ON c.day = greatest(a.created_day, CAST($before AS DATE))
+-- No account created after the last day counts (see appointments_booked).
+WHERE a.created_at < $until_at
 GROUP BY 1, 2, 3

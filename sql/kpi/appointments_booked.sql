@@ -13,5 +13,7 @@ SELECT c.period, u.unit,
 FROM appointment_current ap
 JOIN units u ON u.facility = ap.station
 JOIN calendar c ON c.day = ap.booked_day
-WHERE NOT ap.rebooking
+-- The same days as the calendar's, on the instant: files of other months are skipped,
+-- and the raw path finds the latest version of those appointments only.
+WHERE NOT ap.rebooking AND ap.booked_at >= $from_at AND ap.booked_at < $until_at
 GROUP BY 1, 2, 3

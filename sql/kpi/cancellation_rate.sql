@@ -14,5 +14,6 @@ SELECT c.period, u.unit,
 FROM appointment_current ap
 JOIN units u ON u.facility = ap.station
 JOIN calendar c ON c.day = ap.booked_day
-WHERE NOT ap.rebooking
+-- The same days as the calendar's, on the instant (see appointments_booked).
+WHERE NOT ap.rebooking AND ap.booked_at >= $from_at AND ap.booked_at < $until_at
 GROUP BY 1, 2, 3

@@ -10,5 +10,7 @@ SELECT c.period, u.unit, 'all' AS grp,
 FROM video_call_current v
 JOIN units u ON u.facility = v.caller_station
 JOIN calendar c ON c.day = v.started_day
+-- The same days as the calendar's, on the instant (see appointments_booked).
 WHERE v.purpose = 'teleconsult' AND v.outcome IS NOT NULL
+  AND v.started_at >= $from_at AND v.started_at < $until_at
 GROUP BY 1, 2, 3

@@ -8,4 +8,6 @@ SELECT c.period, u.unit, CASE WHEN $grp = 'purpose' THEN v.purpose ELSE 'all' EN
 FROM video_call_current v
 JOIN units u ON u.facility = v.caller_station
 JOIN calendar c ON c.day = v.started_day
+-- The same days as the calendar's, on the instant (see appointments_booked).
+WHERE v.started_at >= $from_at AND v.started_at < $until_at
 GROUP BY 1, 2, 3
