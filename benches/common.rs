@@ -43,18 +43,29 @@ pub async fn prepare(dir: &Path, scale: Scale) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-/// The arguments `cargo bench` passes on: `[sample|pilot|national] [--period P]`.
-pub fn args(default_period: &str) -> anyhow::Result<(Scale, Period)> {
-    let mut scale = Scale::Pilot;
-    let mut period: Period = default_period.parse()?;
+/// What `cargo bench` passes on: `[sample|pilot|national] [--period P] [--trials N]`.
+pub struct BenchArgs {
+    pub scale: Scale,
+    pub period: Period,
+    /// Timed runs of each measurement (the best or median is kept); one is enough
+    /// where a national raw path takes minutes.
+    pub trials: usize,
+}
+
+pub fn args(default_period: &str, default_trials: usize) -> anyhow::Result<BenchArgs> {
+    let mut out = BenchArgs { scale: Scale::Pilot, period: default_period.parse()?, trials: default_trials };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bench" => {}
-            "--period" => period = it.next().context("--period needs a period")?.parse()?,
-            s if !s.starts_with("--") => scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
+            "--period" => out.period = it.next().context("--period needs a period")?.parse()?,
+            "--trials" => {
+                let n: usize = it.next().context("--trials needs a number")?.parse().context("--trials")?;
+                out.trials = n.max(1);
+            }
+            s if !s.starts_with("--") => out.scale = Scale::parse(s).map_err(anyhow::Error::msg)?,
             other => bail!("unknown argument {other}"),
         }
     }
-    Ok((scale, period))
+    Ok(out)
 }

@@ -3,7 +3,7 @@
 //! over real HTTP on loopback, logged in as a user who may open it. Target: under
 //! 200 ms at pilot scale, under 1 s at national scale.
 //!
-//! `cargo bench -p homedoc-benches --bench dashboards -- [pilot|national] [--period 2026-10]`
+//! `cargo bench -p homedoc-benches --bench dashboards -- [pilot|national] [--period 2026-10] [--trials 5]`
 //!
 //! The history is generated and ingested into HOMEDOC_BENCH_DIR (or a temporary dir)
 //! unless already there. Every page is timed twice over: with the lake opened afresh
@@ -27,11 +27,12 @@ use serde_json::json;
 mod common;
 use common::{args, bench_dir, peak_rss_mib, prepare};
 
+/// Requests of each page unless `--trials` says otherwise.
 const TRIALS: usize = 5;
 const PASSWORD: &str = "bench password 1234";
 
 fn main() -> anyhow::Result<()> {
-    let (scale, period) = args("2026-10")?;
+    let common::BenchArgs { scale, period, trials } = args("2026-10", TRIALS)?;
     let (_keep, dir) = bench_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
@@ -113,7 +114,7 @@ fn main() -> anyhow::Result<()> {
                 let mut times = Vec::new();
                 // The server's own split (Server-Timing) of the fastest request.
                 let mut split = (f64::MAX, String::new());
-                for _ in 0..TRIALS {
+                for _ in 0..trials {
                     let started = Instant::now();
                     let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
                     let status = r.status();
@@ -130,10 +131,10 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
                 times.sort_by(f64::total_cmp);
-                eprintln!("{mode} {id}: best {:.0} ms, median {:.0} ms ({})", times[0], times[TRIALS / 2], split.1);
+                eprintln!("{mode} {id}: best {:.0} ms, median {:.0} ms ({})", times[0], times[trials / 2], split.1);
                 results.insert(
                     id.into(),
-                    json!({ "best_ms": times[0], "median_ms": times[TRIALS / 2], "server_timing": split.1 }),
+                    json!({ "best_ms": times[0], "median_ms": times[trials / 2], "server_timing": split.1 }),
                 );
             }
             stop.send(true)?;
@@ -147,6 +148,7 @@ fn main() -> anyhow::Result<()> {
                 "scale": scale.as_str(),
                 "period": period.to_string(),
                 "pages": modes,
+                "trials": trials,
                 "target_ms": if scale == Scale::National { 1000 } else { 200 },
                 "peak_rss_mib": peak_rss_mib(),
             })

@@ -13,7 +13,7 @@
 //!    files the scorecard reads afterwards;
 //! 4. the peak resident memory of this process.
 //!
-//! `cargo bench -p homedoc-benches --bench kpi -- [pilot|national] [--period 2026-Q3]`
+//! `cargo bench -p homedoc-benches --bench kpi -- [pilot|national] [--period 2026-Q3] [--trials 3]`
 //!
 //! The history is generated and ingested into HOMEDOC_BENCH_DIR (or a temporary dir);
 //! a dir that already holds them is reused (each run adds its day of changes to it).
@@ -33,6 +33,7 @@ mod common;
 use common::{args, bench_dir, peak_rss_mib, prepare};
 
 const THREADS: usize = 2;
+/// Timed runs of each measurement unless `--trials` says otherwise.
 const TRIALS: usize = 3;
 
 async fn engine(settings: &Settings, rollups: bool) -> anyhow::Result<Engine> {
@@ -74,18 +75,19 @@ async fn work(engine: &Engine, settings: &Settings, period: &Period, what: Work)
     Ok(())
 }
 
-/// Best time of three (opening the tables included), and the Parquet files the last
-/// trial read.
+/// Best time of `trials` (opening the tables included), and the Parquet files the
+/// last trial read.
 fn best_of(
     runtime: &tokio::runtime::Runtime,
     settings: &Settings,
     period: &Period,
-    what: Work,
+    (what, trials): (Work, usize),
     rollups: bool,
 ) -> anyhow::Result<(f64, u64)> {
     let mut best = f64::INFINITY;
     let mut files = 0;
-    for _ in 0..TRIALS {
+    eprintln!("{what:?} from {}, best of {trials}", if rollups { "rollups" } else { "raw events" });
+    for _ in 0..trials {
         let started = Instant::now();
         files = runtime.block_on(async {
             let engine = engine(settings, rollups).await?;
@@ -140,21 +142,22 @@ const SIX: [&str; 6] = [
 ];
 
 fn main() -> anyhow::Result<()> {
-    let (scale, period) = args("2026-Q3")?;
+    let common::BenchArgs { scale, period, trials } = args("2026-Q3", TRIALS)?;
     let (_keep, dir) = bench_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(THREADS).enable_all().build()?;
     let settings = runtime.block_on(prepare(&dir, scale))?;
 
     // 1. The peers' six KPIs, by province.
-    let (rolled, rolled_files) = best_of(&runtime, &settings, &period, Work::SixKpis, true)?;
-    let (raw, raw_files) = best_of(&runtime, &settings, &period, Work::SixKpis, false)?;
+    let (rolled, rolled_files) = best_of(&runtime, &settings, &period, (Work::SixKpis, trials), true)?;
+    let (raw, raw_files) = best_of(&runtime, &settings, &period, (Work::SixKpis, trials), false)?;
+    eprintln!("peers: DuckDB and polars from the raw events, best of {trials}");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/kpi_peers.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
         .arg(dir.join("lake"))
         .arg(period.start.to_string())
         .arg(period.end.to_string())
-        .args(["--threads", &THREADS.to_string(), "--timing", "--trials", &TRIALS.to_string()])
+        .args(["--threads", &THREADS.to_string(), "--timing", "--trials", &trials.to_string()])
         .output()?;
     if !out.status.success() {
         bail!("peers: {}", String::from_utf8_lossy(&out.stderr));
@@ -163,25 +166,30 @@ fn main() -> anyhow::Result<()> {
     let duckdb = peers["seconds"]["duckdb"].as_f64().context("duckdb seconds")?;
     let polars = peers["seconds"]["polars"].as_f64().context("polars seconds")?;
     let fastest = duckdb.min(polars);
+    eprintln!("peers: DuckDB {duckdb:.2} s, polars {polars:.2} s");
 
     // 2. The national scorecard.
-    let (card_rolled, card_rolled_files) = best_of(&runtime, &settings, &period, Work::NationalScorecard, true)?;
-    let (card_raw, card_raw_files) = best_of(&runtime, &settings, &period, Work::NationalScorecard, false)?;
+    let (card_rolled, card_rolled_files) =
+        best_of(&runtime, &settings, &period, (Work::NationalScorecard, trials), true)?;
+    let (card_raw, card_raw_files) = best_of(&runtime, &settings, &period, (Work::NationalScorecard, trials), false)?;
     let served: Vec<String> = runtime.block_on(async {
         let engine = engine(&settings, true).await?;
         anyhow::Ok(engine.catalog().kpis.keys().filter(|id| engine.served_from_rollups(id)).cloned().collect())
     })?;
 
     // 3. One day's changes, then the scorecard again.
+    eprintln!("one day's changes: ingestion and rollup refresh");
     let day = runtime.block_on(one_day(&settings, 2_000))?;
-    let (card_after, card_after_files) = best_of(&runtime, &settings, &period, Work::NationalScorecard, true)?;
-    let (_, card_after_raw_files) = best_of(&runtime, &settings, &period, Work::NationalScorecard, false)?;
+    let (card_after, card_after_files) =
+        best_of(&runtime, &settings, &period, (Work::NationalScorecard, trials), true)?;
+    let (_, card_after_raw_files) = best_of(&runtime, &settings, &period, (Work::NationalScorecard, trials), false)?;
     println!(
         "{}",
         json!({
             "scale": scale.as_str(),
             "period": period.to_string(),
             "threads": THREADS,
+            "trials": trials,
             "peers": peers["versions"],
             "six_kpis_by_province_s": { "homedoc_rollups": rolled, "homedoc_raw": raw, "duckdb": duckdb, "polars": polars },
             "six_kpis_files_read": { "homedoc_rollups": rolled_files, "homedoc_raw": raw_files },
