@@ -14,5 +14,6 @@ SELECT c.period, u.unit,
 FROM appointment_current ap
 JOIN units u ON u.facility = ap.station
 JOIN calendar c ON c.day = ap.slot_day
-WHERE ap.status IN ('fulfilled', 'noshow')
+-- The same days as the calendar's, on the instant (see appointments_booked).
+WHERE ap.slot_start >= $from_at AND ap.slot_start < $until_at AND ap.status IN ('fulfilled', 'noshow')
 GROUP BY 1, 2, 3

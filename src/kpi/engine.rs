@@ -457,20 +457,25 @@ impl Engine {
         }
         for r in crate::rollup::ROLLUPS {
             let Some(state) = r.state else { continue };
-            let (feed, key, born) = (r.source.name, state.key, state.born);
+            let feed = r.source.name;
             let sql = if from_state {
                 format!("CREATE VIEW {feed}_latest AS SELECT * FROM {}", state.table.name)
             } else {
                 // The highest feed number is the latest change (the feed is in commit
                 // order): a hash aggregate and a join, cheaper than a window. The
-                // entity's birth instant never changes between its versions, so
-                // grouping by it too changes nothing but lets a query's filter on it
-                // (bookings of a quarter) reach the scan on both sides of the join
-                // before the aggregate, which then holds only that period's entities.
+                // entity's birth instant (and its other fixed columns) never change
+                // between its versions, so grouping by them too changes nothing but
+                // lets a query's filter on them (bookings of a quarter) reach the scan
+                // on both sides of the join before the aggregate, which then holds
+                // only that period's entities.
+                let group: Vec<&str> = [state.key, state.born].into_iter().chain(state.fixed.iter().copied()).collect();
+                let on: Vec<String> = group.iter().map(|c| format!("l.{c} = f.{c}")).collect();
                 format!(
                     "CREATE VIEW {feed}_latest AS SELECT f.* FROM {feed} f \
-                     JOIN (SELECT {key}, {born}, max(seq) AS latest FROM {feed} GROUP BY {key}, {born}) l \
-                     ON l.{key} = f.{key} AND l.{born} = f.{born} AND l.latest = f.seq"
+                     JOIN (SELECT {cols}, max(seq) AS latest FROM {feed} GROUP BY {cols}) l \
+                     ON {on} AND l.latest = f.seq",
+                    cols = group.join(", "),
+                    on = on.join(" AND ")
                 )
             };
             ctx.sql(&sql).await.map_err(df)?;

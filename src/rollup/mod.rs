@@ -81,6 +81,9 @@ pub struct State {
     pub key: &'static str,
     /// The instant that fixes the entity's month; it never changes between versions.
     pub born: &'static str,
+    /// Other columns that never change between versions and that KPIs filter their
+    /// period on (an appointment's slot), so the raw path can group by them too.
+    pub fixed: &'static [&'static str],
 }
 
 /// A rollup table, its monthly and yearly twins and the lake table it follows.
@@ -116,7 +119,7 @@ pub const ROLLUPS: &[Rollup] = &[
         monthly: &ACCOUNT_MONTHLY,
         yearly: &ACCOUNT_YEARLY,
         source: &ACCOUNTS,
-        state: Some(State { table: &ACCOUNT_STATE, key: "account_key", born: "created_at" }),
+        state: Some(State { table: &ACCOUNT_STATE, key: "account_key", born: "created_at", fixed: &[] }),
         joins: &[],
     },
     Rollup {
@@ -124,7 +127,12 @@ pub const ROLLUPS: &[Rollup] = &[
         monthly: &APPOINTMENT_MONTHLY,
         yearly: &APPOINTMENT_YEARLY,
         source: &APPOINTMENTS,
-        state: Some(State { table: &APPOINTMENT_STATE, key: "appointment_id", born: "booked_at" }),
+        state: Some(State {
+            table: &APPOINTMENT_STATE,
+            key: "appointment_id",
+            born: "booked_at",
+            fixed: &["slot_start"],
+        }),
         joins: &[],
     },
     Rollup {
@@ -132,7 +140,7 @@ pub const ROLLUPS: &[Rollup] = &[
         monthly: &VIDEO_CALL_MONTHLY,
         yearly: &VIDEO_CALL_YEARLY,
         source: &VIDEO_CALLS,
-        state: Some(State { table: &VIDEO_CALL_STATE, key: "call_id", born: "started_at" }),
+        state: Some(State { table: &VIDEO_CALL_STATE, key: "call_id", born: "started_at", fixed: &[] }),
         joins: &[],
     },
     Rollup {
