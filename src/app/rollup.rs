@@ -49,12 +49,16 @@ pub fn print(reports: &[RefreshReport], out: &mut impl Write) -> std::io::Result
             0 => String::new(),
             n => format!(", yearly table recomputed ({n} rows)"),
         };
+        let spilled = match r.spilled_rows {
+            0 => String::new(),
+            n => format!(" ({n} through scratch files)"),
+        };
         if r.commits == 0 {
             writeln!(out, "{}: up to date{yearly}", r.table)?;
         } else {
             writeln!(
                 out,
-                "{}: {} source rows read, {} month(s) recomputed, {} rollup rows written{yearly}, now at source version {} \
+                "{}: {} source rows read{spilled}, {} month(s) recomputed, {} rollup rows written{yearly}, now at source version {} \
                  ({:.1} s)",
                 r.table,
                 r.rows_read,
